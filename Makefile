@@ -1,0 +1,57 @@
+# The two commands a newcomer needs (README): `make lab` and `make test`.
+# Both install what they need first (scripts/bootstrap.sh) and are quick when
+# everything is already there.
+
+SHELL      := /bin/bash
+VENV       := .venv
+BIN        := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Molecule scenarios, in the order `make test` runs them.
+SCENARIOS  ?= default
+# One scenario for daily work: make scenario S=default
+S          ?= default
+
+.PHONY: help bootstrap lab lab-down test lint unit molecule scenario converge verify bench clean
+
+help:
+	@echo "make lab        deploy the whole system into a local test host and print how to reach it"
+	@echo "make lab-down   remove the lab host"
+	@echo "make test       lint, unit tests, then every Molecule scenario (what CI runs)"
+	@echo "make lint       ansible-lint (production profile) and yamllint"
+	@echo "make unit       the filter plugins' unit tests"
+	@echo "make scenario S=NAME   one Molecule scenario, full test sequence"
+	@echo "make converge S=NAME / make verify S=NAME   keep a scenario's host up while working"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+lab: bootstrap
+	@bash scripts/lab.sh up
+
+lab-down:
+	@bash scripts/lab.sh down
+
+test: bootstrap lint unit molecule
+
+lint: bootstrap
+	yamllint -s .
+	ansible-lint -q
+
+unit: bootstrap
+	pytest -q tests/unit
+
+molecule: bootstrap
+	@set -e; for s in $(SCENARIOS); do echo "==> molecule test -s $$s"; molecule test -s $$s; done
+
+scenario: bootstrap
+	molecule test -s $(S)
+
+converge: bootstrap
+	molecule converge -s $(S)
+
+verify: bootstrap
+	molecule verify -s $(S)
+
+clean: lab-down
+	rm -rf $(VENV) .lab artifacts

@@ -1,0 +1,401 @@
+# Address rules of the "công vụ" e-mail regulation (Điều 5).
+# Bắc Giang Decision 27/2018/QĐ-UBND, replaced by Bắc Ninh Decision 79/2025/QĐ-UBND.
+#
+# This file is an Ansible filter plugin, and also a plain Python module: it
+# imports without Ansible (mail_password.py and server-side tools use it).
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+  name: mail_address
+  short_description: Build and check official e-mail addresses (Điều 5)
+  description:
+    - Filters that turn Vietnamese names into the addresses the regulation prescribes.
+    - Always lower case, no diacritics (đ becomes d), no spaces, written together.
+    - C(vn_ascii(text)) removes Vietnamese diacritics (NFC or NFD input), đ/Đ to d/D;
+      case and punctuation are kept.
+    - C(mail_org_localpart(name, abbreviation=None, parent=None)) is the organisation's
+      abbreviation, the initials of the words of its name without the word "và" and
+      without "-" ("Sở Thông tin và Truyền thông" gives C(stttt)). With O(parent), a
+      sub-unit address C(<abbreviation>.<parent>) ("Văn phòng", parent C(stttt) gives
+      C(vp.stttt)).
+    - C(mail_place_localpart(name, prefix=None)) is a commune or ward written in full and
+      together ("Kinh Bắc" gives C(kinhbac)); O(prefix) names a body of that place
+      (C(du), C(hdnd)) and gives C(du.kinhbac).
+    - C(mail_person_localpart(full_name)) is the given name in full followed by the
+      initials of the family and middle names ("Nguyễn Văn Long" gives C(longnv)).
+    - C(mail_assign_addresses(people, domain, issued=None, duplicates='number',
+      reserved=None)) gives every person a unique address, never changing one already
+      issued.
+    - C(mail_address_errors(address)) lists what is wrong with an address or a local part
+      (empty when it is valid).
+  positional: _input
+  options:
+    _input:
+      description: The name (or, for mail_assign_addresses, the list of people; for
+        mail_address_errors, the address) to work on.
+      type: raw
+      required: true
+    abbreviation:
+      description: mail_org_localpart only. An explicit abbreviation, used instead of the
+        initials; it is normalised like any address part (no diacritics, lower case,
+        only a-z and 0-9 kept).
+      type: str
+    parent:
+      description: mail_org_localpart only. The parent organisation's local part, for a
+        sub-unit.
+      type: str
+    prefix:
+      description: mail_place_localpart only. The body of the commune or ward
+        (C(du) for its Party committee, C(hdnd) for its People's Council).
+      type: str
+    domain:
+      description: mail_assign_addresses only. The province's mail domain.
+      type: str
+      required: true
+    issued:
+      description:
+        - mail_assign_addresses only. Person id to the address already issued (read from
+          the mail database). These never change and nobody else can get them, even when
+          their owner is no longer in O(_input).
+        - Ids are compared as text, so C(123) and C("123") are the same person.
+      type: dict
+    duplicates:
+      description:
+        - mail_assign_addresses only. What to do when two people get the same address.
+        - C(number) gives C(longnv), C(longnv2), C(longnv3)...
+        - C(organization) gives C(longnv), then C(longnv.<organization>), then
+          C(longnv2.<organization>), C(longnv3.<organization>)...; a person without an
+          organisation is numbered (C(longnv2)...).
+        - C(citizen_id) gives C(longnv), then C(longnv) followed by the last 3 digits of
+          the citizen ID, then by the last 4 digits, then numbering (C(longnv2)...), which
+          is also what a person without a citizen ID gets.
+      type: str
+      default: number
+      choices: [number, organization, citizen_id]
+    reserved:
+      description: mail_assign_addresses only. Local parts or addresses that no person
+        may get (organisation mailboxes, aliases).
+      type: list
+      elements: str
+"""
+
+EXAMPLES = r"""
+org: "{{ 'Sở Thông tin và Truyền thông' | mail_org_localpart }}"
+# => 'stttt'
+
+subunit: "{{ 'Văn phòng' | mail_org_localpart(parent='stttt') }}"
+# => 'vp.stttt'
+
+commune: "{{ 'Kinh Bắc' | mail_place_localpart }}"
+# => 'kinhbac'
+
+party_committee: "{{ 'Kinh Bắc' | mail_place_localpart(prefix='du') }}"
+# => 'du.kinhbac'
+
+person: "{{ 'Đặng Thị Ánh Tuyết' | mail_person_localpart }}"
+# => 'tuyetdta'
+
+addresses: >-
+  {{ mail_people | mail_assign_addresses(mail_domain, issued=mail_issued,
+                                         duplicates='citizen_id',
+                                         reserved=mail_org_localparts) }}
+# => {'1001': 'longnv@bacninh.gov.vn', '1002': 'longnv123@bacninh.gov.vn'}
+
+problems: "{{ 'Long.NV@bacninh.gov.vn' | mail_address_errors }}"
+# => ['has upper-case letters (Điều 5)']
+"""
+
+RETURN = r"""
+  _value:
+    description:
+      - vn_ascii, mail_org_localpart, mail_place_localpart, mail_person_localpart - a string.
+      - mail_assign_addresses - a dict, person id (as text) to full address (lower case),
+        for every person in the input.
+      - mail_address_errors - a list of strings, empty when the address is valid.
+    type: raw
+"""
+
+import re
+import unicodedata
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # used without Ansible (server-side tools)
+    class AnsibleFilterError(ValueError):
+        """Raised when a filter cannot do what it is asked."""
+
+
+DUPLICATE_STRATEGIES = ('number', 'organization', 'citizen_id')
+
+# RFC 5321, 4.5.3.1.1: the longest local part a mail server must accept.
+MAX_LOCALPART_LENGTH = 64
+
+_LOCALPART = re.compile(r'^[a-z0-9]+$')
+_DOMAIN = re.compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$')
+# A word is a run of letters and digits (with any combining marks left after NFC).
+# Everything else (spaces, "-", ",", "&", parentheses...) separates words.
+_WORD = re.compile(r'(?:[^\W_]|[\u0300-\u036f])+')
+
+
+# --- Text -------------------------------------------------------------------
+
+def vn_ascii(text):
+    """Vietnamese to ASCII: "Đặng Thị Ánh Tuyết" -> "Dang Thi Anh Tuyet"."""
+    if not isinstance(text, str):
+        raise AnsibleFilterError('vn_ascii: expected a text string, got %s' % type(text).__name__)
+    text = text.replace('đ', 'd').replace('Đ', 'D')
+    # NFD splits "ặ" into "a" + breve + dot below; drop the combining marks.
+    decomposed = unicodedata.normalize('NFD', text)
+    stripped = ''.join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize('NFC', stripped)
+
+
+def _words(filter_name, text):
+    """The words of a name, in NFC, so that "và" compares the same whatever the input."""
+    if not isinstance(text, str):
+        raise AnsibleFilterError('%s: expected a text string, got %s' % (filter_name, type(text).__name__))
+    return _WORD.findall(unicodedata.normalize('NFC', text))
+
+
+def _address_part(text):
+    """An address part written together: no diacritics, lower case, only a-z 0-9."""
+    return re.sub(r'[^a-z0-9]', '', vn_ascii(text).lower())
+
+
+def _checked(filter_name, source, localpart):
+    if not _LOCALPART.match(localpart):
+        raise AnsibleFilterError('%s: cannot make an address from %r (got %r, expected only a-z and 0-9)'
+                                 % (filter_name, source, localpart))
+    return localpart
+
+
+# --- Organisations, communes, people (Điều 5) -------------------------------
+
+def _is_conjunction_va(word):
+    # Điều 5 drops the conjunction "và" ("and"). "va" written without diacritics is
+    # accepted too (names typed without accents); other tones ("vá", "vả", "vạ") are
+    # different words and keep their initial.
+    return word.lower() in ('và', 'va')
+
+
+def _initial(word):
+    # A word that starts with a digit keeps its whole number ("số 12" -> "s12"):
+    # an initial "1" could not tell school no. 1 from no. 12.
+    number = re.match(r'[0-9]+', word)
+    if number:
+        return number.group(0)
+    return vn_ascii(word)[0].lower()
+
+
+def mail_org_localpart(name, abbreviation=None, parent=None):
+    """Organisation: initials without "và" and "-"; "Sở Tài nguyên và Môi trường" -> "stnmt"."""
+    if abbreviation is not None and abbreviation != '':
+        if not isinstance(abbreviation, str):
+            raise AnsibleFilterError('mail_org_localpart: abbreviation must be a text string, got %s'
+                                     % type(abbreviation).__name__)
+        localpart = _checked('mail_org_localpart', abbreviation, _address_part(abbreviation))
+    else:
+        words = [w for w in _words('mail_org_localpart', name) if not _is_conjunction_va(w)]
+        localpart = _checked('mail_org_localpart', name, ''.join(_initial(w) for w in words))
+    if parent is None or parent == '':
+        return localpart
+    # Sub-unit: "<sub-unit>.<parent>" ("vp.stttt"). The parent is already a local part.
+    parent_part = _dotted_part(parent)
+    if not parent_part:
+        raise AnsibleFilterError('mail_org_localpart: unusable parent %r' % (parent,))
+    return '%s.%s' % (localpart, parent_part)
+
+
+def mail_place_localpart(name, prefix=None):
+    """Commune or ward: the place name in full, written together; "Kinh Bắc" -> "kinhbac"."""
+    if not isinstance(name, str):
+        raise AnsibleFilterError('mail_place_localpart: expected a text string, got %s' % type(name).__name__)
+    localpart = _checked('mail_place_localpart', name, _address_part(name))
+    if prefix is None or prefix == '':
+        return localpart
+    if not isinstance(prefix, str):
+        raise AnsibleFilterError('mail_place_localpart: prefix must be a text string')
+    # Its Party committee "du.<place>", its People's Council "hdnd.<place>".
+    return '%s.%s' % (_checked('mail_place_localpart', prefix, _address_part(prefix)), localpart)
+
+
+def mail_person_localpart(full_name):
+    """Person: given name in full, then the other initials; "Nguyễn Văn Long" -> "longnv"."""
+    words = _words('mail_person_localpart', full_name)
+    if not words:
+        raise AnsibleFilterError('mail_person_localpart: no name in %r' % (full_name,))
+    given = vn_ascii(words[-1]).lower()
+    initials = ''.join(vn_ascii(w)[0].lower() for w in words[:-1])
+    return _checked('mail_person_localpart', full_name, given + initials)
+
+
+# --- Checking an address ----------------------------------------------------
+
+def mail_address_errors(address):
+    """What is wrong with an address or a local part; [] when it is valid."""
+    if not isinstance(address, str):
+        return ['is not a text string']
+    localpart, _, domain = address.rpartition('@') if '@' in address else (address, '', '')
+    errors = []
+    if not localpart:
+        errors.append('has an empty local part')
+    if len(localpart) > MAX_LOCALPART_LENGTH:
+        errors.append('has a local part longer than %d characters (RFC 5321)' % MAX_LOCALPART_LENGTH)
+    if localpart != localpart.lower():
+        errors.append('has upper-case letters (Điều 5)')
+    if re.search(r'[^a-z0-9.]', localpart.lower()):
+        errors.append("has characters other than a-z, 0-9 and '.' (Điều 5)")
+    if localpart.startswith('.') or localpart.endswith('.'):
+        errors.append('starts or ends with a dot')
+    if '..' in localpart:
+        errors.append('has two dots in a row')
+    if '@' in address and not _DOMAIN.match(domain):
+        errors.append('has an invalid domain (lower-case letters, digits, "-" and "." only)')
+    return errors
+
+
+# --- Giving everyone an address ---------------------------------------------
+
+def _natural_key(person_id):
+    # "9" before "10"; the id itself breaks ties ("01" and "1").
+    parts = re.split(r'([0-9]+)', person_id)
+    return [int(p) if i % 2 else p for i, p in enumerate(parts)], person_id
+
+
+def _person_id(value):
+    """Ids are compared and returned as text: 123 and "123" are the same person."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise AnsibleFilterError('mail_assign_addresses: id must be text or a number, got %r' % (value,))
+    text = str(value).strip()
+    if not text:
+        raise AnsibleFilterError('mail_assign_addresses: empty id')
+    return text
+
+
+def _full_address(value, domain):
+    """A local part gets "@domain"; a full address is kept (its domain too). Lower case."""
+    if not isinstance(value, str) or not value.strip():
+        raise AnsibleFilterError('mail_assign_addresses: expected an address, got %r' % (value,))
+    value = value.strip().lower()
+    return value if '@' in value else '%s@%s' % (value, domain)
+
+
+def _dotted_part(value):
+    """An existing local part (it may hold a dot, "vp.stttt"), normalised."""
+    if not isinstance(value, str):
+        return ''
+    return re.sub(r'[^a-z0-9.]', '', vn_ascii(value).lower()).strip('.')
+
+
+def _candidates(base, person, duplicates):
+    """Local parts to try for one person, best first (an endless generator)."""
+    yield base
+    suffix = ''
+    if duplicates == 'organization':
+        organization = _dotted_part(person.get('organization'))
+        if organization:
+            suffix = '.' + organization
+            yield base + suffix
+    elif duplicates == 'citizen_id':
+        digits = re.sub(r'[^0-9]', '', str(person.get('citizen_id') or ''))
+        for count in (3, 4):
+            if len(digits) >= count:
+                yield base + digits[-count:]
+    number = 2
+    while True:
+        yield '%s%d%s' % (base, number, suffix)
+        number += 1
+
+
+def mail_assign_addresses(people, domain, issued=None, duplicates='number', reserved=None):
+    """Give every person a unique address; addresses already issued never change."""
+    name = 'mail_assign_addresses'
+    if duplicates not in DUPLICATE_STRATEGIES:
+        raise AnsibleFilterError('%s: unknown duplicates strategy %r (valid: %s)'
+                                 % (name, duplicates, ', '.join(DUPLICATE_STRATEGIES)))
+    if not isinstance(domain, str) or not _DOMAIN.match(domain.strip().lstrip('@').lower()):
+        raise AnsibleFilterError('%s: invalid domain %r' % (name, domain))
+    domain = domain.strip().lstrip('@').lower()
+
+    by_id = {}
+    for person in people or []:
+        if not hasattr(person, 'get') or 'id' not in person:
+            raise AnsibleFilterError('%s: every person needs an "id", got %r' % (name, person))
+        person_id = _person_id(person['id'])
+        if person_id in by_id:
+            raise AnsibleFilterError('%s: id %s appears twice' % (name, person_id))
+        by_id[person_id] = person
+
+    # owner[address] says who holds an address: a person id, or "reserved".
+    owner = {}
+    for address in reserved or []:
+        owner[_full_address(address, domain)] = 'reserved'
+
+    def claim(address, person_id, what):
+        holder = owner.get(address)
+        if holder == 'reserved':
+            raise AnsibleFilterError('%s: %s address %s of id %s is reserved (an organisation mailbox or alias)'
+                                     % (name, what, address, person_id))
+        if holder is not None and holder != person_id:
+            raise AnsibleFilterError('%s: %s address %s of id %s is already held by id %s'
+                                     % (name, what, address, person_id, holder))
+        owner[address] = person_id
+
+    # 1. Issued addresses, even of people no longer listed: they are never reused.
+    issued_by_id = {}
+    for raw_id, address in sorted((issued or {}).items(), key=lambda item: _natural_key(_person_id(item[0]))):
+        person_id = _person_id(raw_id)
+        issued_by_id[person_id] = _full_address(address, domain)
+        claim(issued_by_id[person_id], person_id, 'issued')
+
+    result = {}
+    # 2. Explicit overrides, always honoured (they win over the person's own issued
+    #    address, which stays blocked for everyone else).
+    for person_id in sorted(by_id, key=_natural_key):
+        explicit = by_id[person_id].get('address')
+        if explicit is None or explicit == '':
+            continue
+        address = _full_address(explicit, domain)
+        problems = mail_address_errors(address)
+        if problems:
+            raise AnsibleFilterError('%s: explicit address %s of id %s %s'
+                                     % (name, address, person_id, '; '.join(problems)))
+        claim(address, person_id, 'explicit')
+        result[person_id] = address
+
+    # 3. Everybody else keeps the address issued, or gets a new one, in order of id.
+    for person_id in sorted(by_id, key=_natural_key):
+        if person_id in result:
+            continue
+        if person_id in issued_by_id:
+            result[person_id] = issued_by_id[person_id]
+            continue
+        person = by_id[person_id]
+        base = mail_person_localpart(person.get('name'))
+        for localpart in _candidates(base, person, duplicates):
+            address = '%s@%s' % (localpart, domain)
+            if address in owner:
+                continue
+            problems = mail_address_errors(address)
+            if problems:
+                raise AnsibleFilterError('%s: no valid address for id %s: %s %s'
+                                         % (name, person_id, address, '; '.join(problems)))
+            owner[address] = person_id
+            result[person_id] = address
+            break
+    return result
+
+
+class FilterModule(object):
+    """Address rules of the regulation (Điều 5)."""
+
+    def filters(self):
+        return {
+            'vn_ascii': vn_ascii,
+            'mail_org_localpart': mail_org_localpart,
+            'mail_place_localpart': mail_place_localpart,
+            'mail_person_localpart': mail_person_localpart,
+            'mail_assign_addresses': mail_assign_addresses,
+            'mail_address_errors': mail_address_errors,
+        }

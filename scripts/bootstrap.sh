@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Install what `make lab` and `make test` need on a Debian 12 machine, as root:
+# Debian packages, the Python venv with the pinned packages, a running Docker
+# engine and the Debian 12 systemd base image. Each step is skipped when it is
+# already done, so a second call takes a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+IMAGE_RECIPE=scripts/build-image.sh
+DOCKERD_LOG=/var/log/congvu-mail-dockerd.log
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+apt_updated=no
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$apt_updated" = no ]; then apt-get update -qq; apt_updated=yes; fi
+  say "Installing Debian packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- Debian packages --------------------------------------------------------
+# python3-venv: the controller's venv; docker.io: the test hosts; mmdebstrap:
+# the base image.
+apt_install python3-venv docker.io mmdebstrap ca-certificates iptables
+
+# --- Python venv ------------------------------------------------------------
+stamp="$VENV/.requirements.sha256"
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "Creating the Python venv in $VENV"
+  /usr/bin/python3 -m venv "$VENV"
+  # pip's notes about index locations it cannot use are machine noise.
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
+    | { grep -v "^WARNING: Location " || true; }
+  echo "$want" > "$stamp"
+fi
+
+# --- Docker engine ----------------------------------------------------------
+# There may be no systemd on the machine: start dockerd by hand when no engine
+# answers. Debian's /usr/bin/docker is preferred to any other client on PATH.
+DOCKER=/usr/bin/docker
+if ! "$DOCKER" info >/dev/null 2>&1; then
+  say "Starting dockerd (log: $DOCKERD_LOG)"
+  nohup setsid dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    "$DOCKER" info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  "$DOCKER" info >/dev/null 2>&1 || { echo "dockerd did not start; see $DOCKERD_LOG" >&2; exit 1; }
+fi
+
+# --- Base image -------------------------------------------------------------
+image="congvu-mail/debian12-systemd:$(sha256sum "$IMAGE_RECIPE" | cut -c1-12)"
+if ! "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
+  say "Building the base image $image (about a minute)"
+  bash "$IMAGE_RECIPE" "$image"
+fi
+"$DOCKER" tag "$image" congvu-mail/debian12-systemd:latest
