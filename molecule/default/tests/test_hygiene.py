@@ -351,8 +351,10 @@ def test_scanner_down_defers_mail_until_it_is_back(server, lab, host):
 def _learned(host):
     """rspamd's learned counts, as `rspamc stat` shows them once its cache
     catches up (about 30 s later): read where rspamd keeps them, in Redis."""
-    out = host.check_output('redis-cli HMGET RS learns_spam learns_ham').split()
-    return {'BAYES_SPAM': int(out[0] or 0), 'BAYES_HAM': int(out[1] or 0)}
+    # One line per field; a field not learned yet is an empty line (nil).
+    out = host.run('redis-cli HMGET RS learns_spam learns_ham').stdout.split('\n')
+    spam, ham = (out + ['', ''])[:2]
+    return {'BAYES_SPAM': int(spam or 0), 'BAYES_HAM': int(ham or 0)}
 
 
 def _wait_learned(host, name, above, timeout=60):
