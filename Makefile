@@ -41,11 +41,16 @@ lint: bootstrap
 unit: bootstrap
 	pytest -q tests/unit
 
+# A scenario's hosts left over from an interrupted run (Molecule no longer
+# knows them) are removed by name first, so every run starts from new hosts.
 molecule: bootstrap
-	@set -e; for s in $(SCENARIOS); do echo "==> molecule test -s $$s"; molecule test -s $$s; done
+	@set -e; for s in $(SCENARIOS); do \
+	  stale=$$(/usr/bin/docker ps -aq --filter "name=^congvu-$$s"); \
+	  [ -z "$$stale" ] || /usr/bin/docker rm -f $$stale >/dev/null; \
+	  echo "==> molecule test -s $$s"; molecule test -s $$s; done
 
 scenario: bootstrap
-	molecule test -s $(S)
+	@$(MAKE) --no-print-directory molecule SCENARIOS=$(S)
 
 converge: bootstrap
 	molecule converge -s $(S)
