@@ -53,5 +53,11 @@ converge: bootstrap
 verify: bootstrap
 	molecule verify -s $(S)
 
+# Not part of `make test`: the accounts sync at N = 1,000 ... 50,000 against a
+# per-account loop, on its own container (bench/accounts --help; ARGS=--quick).
+.PHONY: bench-accounts
+bench-accounts: bootstrap
+	$(BIN)/python bench/accounts $(ARGS)
+
 clean: lab-down
 	rm -rf $(VENV) .lab artifacts

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 try:
@@ -105,10 +106,24 @@ def _person_label(person):
     return 'person %s (%s)' % (_text(person.get('id')) or '?', _text(person.get('name')) or 'no name')
 
 
+def _plain(value):
+    """The same data as plain dicts, lists and strings, in one pass. Ansible hands
+    filters lazy containers that template every item on each access: read
+    thousands of people through them and most of the time goes there."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
 def mail_accounts_errors(accounts, policy=None):
     """Every problem of every record, as "<record>: <rule> - <what to do>"."""
-    if not isinstance(accounts, dict):
+    if not isinstance(accounts, Mapping):
         raise AnsibleFilterError('mail_accounts_errors: expected the accounts model as a dict')
+    accounts = _plain(accounts)
     problems = []
     add = problems.append
 
@@ -218,7 +233,7 @@ def _safe_organizations(accounts, add):
 
 def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     """The state the mailbox database must hold (see DOCUMENTATION)."""
-    hashing = hashing or {}
+    accounts, existing, hashing = _plain(accounts), _plain(existing), _plain(hashing or {})
     domain = _text(accounts['domain']).lower()
     quota = accounts.get('quota_mb') or {}
     must_change = bool(accounts.get('must_change', True))

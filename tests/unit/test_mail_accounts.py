@@ -1,0 +1,295 @@
+"""The inventory's accounts, checked and rendered: filter_plugins/mail_accounts.py.
+
+The address and password rules themselves are tested in test_mail_address.py and
+test_mail_password.py; here: that every record is checked, and that the rendered
+database state keeps issued addresses, hashes only what must be hashed, and does
+not depend on the order of the inventory's lists."""
+
+import copy
+import json
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import mail_password
+from mail_accounts import AnsibleFilterError, mail_accounts_errors, mail_accounts_render
+
+DOMAIN = 'bacgiang.gov.vn'
+MERGED = 'bacninh.gov.vn'
+
+
+@pytest.fixture
+def model(regulation_defaults):
+    """A small province: a department with a unit, a second department, a commune
+    with its Party committee, people (two Nguyễn Văn Long), a list."""
+    return {
+        'domain': DOMAIN,
+        'domains': [{'name': DOMAIN}],
+        'organizations': [
+            {'name': 'Sở Thông tin và Truyền thông', 'password': 'Org-Info-2026!',
+             'managers': ['BG0001'], 'units': [{'name': 'Văn phòng'}]},
+            {'name': 'Sở Tài nguyên và Môi trường'},
+            {'commune': 'Kinh Bắc', 'bodies': ['du']},
+        ],
+        'people': [
+            {'id': 'BG0001', 'name': 'Nguyễn Văn Long', 'organization': 'stttt', 'role': 'admin',
+             'password': 'Admin-Long-2026!', 'aliases': ['giamdoc.stttt']},
+            {'id': 'BG0002', 'name': 'Nguyễn Văn Long', 'organization': 'stnmt', 'password': 'Long2-2026!'},
+            {'id': 'BG0003', 'name': 'Đặng Thị Ánh Tuyết', 'organization': 'stttt', 'unit': 'vp',
+             'password': 'Tuyet-2026!'},
+            {'id': 'BG0004', 'name': 'Trần Minh Đức', 'organization': 'stnmt', 'password': 'Duc-Pass-2026!'},
+        ],
+        'lists': [{'address': 'toanthe.stttt', 'members': ['BG0001', 'BG0003', 'stnmt']}],
+        'duplicates': 'number',
+        'must_change': True,
+        'quota_mb': regulation_defaults['regulation_quota_mb'],
+    }
+
+
+@pytest.fixture
+def render(hash_settings):
+    def _render(model, existing=None):
+        return mail_accounts_render(model, existing=existing, hashing=hash_settings)
+    return _render
+
+
+def rows(state):
+    return {row['account_id']: row for row in state['mailboxes']}
+
+
+def existing_of(state):
+    """What the database holds after a sync of `state` (the role's existing query)."""
+    return [{'account_id': r['account_id'], 'address': r['address'], 'password_reset': r['password_reset']}
+            for r in state['mailboxes']]
+
+
+def person(model, person_id):
+    return next(p for p in model['people'] if p['id'] == person_id)
+
+
+# --- Validation ---------------------------------------------------------------
+
+def test_good_inventory_has_no_problem(model, policy):
+    assert mail_accounts_errors(model, policy=policy) == []
+
+
+def test_every_problem_of_every_record_is_reported_together(model, policy):
+    model['people'][0]['password'] = 'lowercase'           # BG0001: upper, digit, special, admin length
+    model['people'][1]['organization'] = 'sxd'                # BG0002: no such organisation
+    model['people'][1]['state'] = 'retired'                   # BG0002: and a bad state
+    model['people'][2]['unit'] = 'kt'                         # BG0003: no such unit
+    model['people'].append({'id': 'BG0004', 'name': 'Lê Thị Hoa', 'password': 'Hoa-Pass-2026!'})  # id twice
+    model['people'].append({'id': 'BG0005', 'name': 'Phạm Thu Hà'})                               # no password
+    model['lists'][0]['members'].append('BG9999')
+    model['organizations'].append({'name': 'Sở Tài chính và Thương mại', 'abbreviation': 'stnmt'})
+    problems = mail_accounts_errors(model, policy=policy)
+    text = '\n'.join(problems)
+    expected = [
+        ('person BG0001 (Nguyễn Văn Long): initial password', 'upper-case'),
+        ('person BG0001 (Nguyễn Văn Long): initial password', 'digit'),
+        ('person BG0001 (Nguyễn Văn Long): initial password', 'admin'),
+        ('person BG0002 (Nguyễn Văn Long): organization sxd', 'organisation'),
+        ('person BG0002 (Nguyễn Văn Long): state', 'active'),
+        ('person BG0003 (Đặng Thị Ánh Tuyết): unit kt', 'unit'),
+        ('person BG0004 (Lê Thị Hoa): id BG0004 is used twice', 'unique'),
+        ('person BG0005 (Phạm Thu Hà): no initial password', 'vault'),
+        ('list #1 (toanthe.stttt): member BG9999', 'member list'),
+        ('address stnmt is also the address of', 'abbreviation'),
+    ]
+    for record, rule in expected:
+        assert any(record in p and rule in p for p in problems), (record, rule, text)
+    # Every message names its record and says what to do.
+    for problem in problems:
+        assert ': ' in problem and ' - ' in problem or 'is not one of' in problem, problem
+
+
+def test_bad_domains_are_reported(model, policy):
+    model['domains'].append({'name': 'bacgiang.vn', 'alias_of': 'example.gov.vn'})
+    model['domains'].append({'name': DOMAIN})
+    model['domain'] = 'other.gov.vn'
+    problems = '\n'.join(mail_accounts_errors(model, policy=policy))
+    assert 'alias_of example.gov.vn is not a hosted domain' in problems
+    assert 'mail_domain other.gov.vn: not a hosted domain' in problems
+    assert 'listed twice' in problems
+
+
+def test_terminated_person_needs_no_password(model, policy):
+    model['people'].append({'id': 'BG0009', 'name': 'Vũ Văn Nam', 'state': 'terminated'})
+    assert mail_accounts_errors(model, policy=policy) == []
+
+
+def test_not_a_dict_is_refused():
+    with pytest.raises(AnsibleFilterError, match='mail_accounts_errors'):
+        mail_accounts_errors(['not', 'a', 'model'])
+
+
+# Passwords drawn at random; the marker makes an accidental match with the
+# message's own words impossible, so only a leak could make the test fail.
+passwords = st.text(st.characters(blacklist_categories=('Cs',)), min_size=0, max_size=30).map(lambda s: s + '\u00a4')
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(person_password=passwords, org_password=passwords, role=st.sampled_from(['user', 'admin']))
+def test_random_passwords_never_appear_in_errors(model, policy, person_password, org_password, role):
+    model['people'][1]['password'] = person_password
+    model['people'][1]['role'] = role
+    model['organizations'][0]['password'] = org_password
+    for problem in mail_accounts_errors(model, policy=policy):
+        assert person_password not in problem
+        assert org_password not in problem
+
+
+# --- Addresses ----------------------------------------------------------------
+
+def test_organisation_unit_and_commune_addresses(model, render):
+    state = rows(render(model))
+    for local in ('stttt', 'vp.stttt', 'stnmt', 'kinhbac', 'du.kinhbac'):
+        row = state['org:' + local]
+        assert row['address'] == '%s@%s' % (local, DOMAIN)
+        assert row['kind'] == 'organization'
+    assert state['org:vp.stttt']['organization'] == 'stttt' and state['org:vp.stttt']['unit'] == 'vp.stttt'
+    assert state['org:du.kinhbac']['organization'] == 'kinhbac'
+
+
+def test_people_addresses_with_namesakes(model, render):
+    state = rows(render(model))
+    assert state['BG0001']['address'] == 'longnv@' + DOMAIN
+    assert state['BG0002']['address'] == 'longnv2@' + DOMAIN
+    assert state['BG0003']['address'] == 'tuyetdta@' + DOMAIN
+    assert state['BG0003']['unit'] == 'vp.stttt'
+
+
+@pytest.mark.parametrize('strategy, second', [('organization', 'longnv.stnmt'), ('citizen_id', 'longnv123')])
+def test_duplicate_strategies(model, render, strategy, second):
+    model['duplicates'] = strategy
+    person(model, 'BG0002')['citizen_id'] = '001099000123'
+    assert rows(render(model))['BG0002']['address'] == '%s@%s' % (second, DOMAIN)
+
+
+def test_issued_addresses_are_kept_whoever_is_added(model, render):
+    first = render(model)
+    # A namesake with a smaller id arrives: the issued addresses do not move.
+    model['people'].insert(0, {'id': 'BG0000', 'name': 'Nguyễn Văn Long', 'password': 'Long0-2026!x'})
+    state = rows(render(model, existing=existing_of(first)))
+    assert state['BG0001']['address'] == 'longnv@' + DOMAIN
+    assert state['BG0002']['address'] == 'longnv2@' + DOMAIN
+    assert state['BG0000']['address'] == 'longnv3@' + DOMAIN
+
+
+def test_issued_addresses_move_to_the_merged_domain(model, render):
+    """The 2025 merger: the province's domain becomes bacninh.gov.vn; every issued
+    local part is kept there, the old domain becomes an alias."""
+    first = render(model)
+    merged = copy.deepcopy(model)
+    merged['domain'] = MERGED
+    merged['domains'] = [{'name': MERGED}, {'name': DOMAIN, 'alias_of': MERGED, 'send_until': '2026-12-31'}]
+    state = render(merged, existing=existing_of(first))
+    addresses = rows(state)
+    assert addresses['BG0001']['address'] == 'longnv@' + MERGED
+    assert addresses['BG0002']['address'] == 'longnv2@' + MERGED
+    assert addresses['org:stttt']['address'] == 'stttt@' + MERGED
+    assert {'name': DOMAIN, 'alias_of': MERGED, 'send_until': '2026-12-31'} in state['domains']
+    assert all(a['address'].endswith('@' + MERGED) for a in state['aliases'])
+
+
+def test_reserved_address_of_someone_who_left_is_never_reissued(model, render):
+    first = render(model)
+    # BG0001 leaves (gone from the inventory); a new Nguyễn Văn Long is hired.
+    model['people'] = [p for p in model['people'] if p['id'] != 'BG0001']
+    model['organizations'][0]['managers'] = []
+    model['lists'][0]['members'].remove('BG0001')
+    model['people'].append({'id': 'BG0010', 'name': 'Nguyễn Văn Long', 'password': 'Long3-2026!x'})
+    state = rows(render(model, existing=existing_of(first)))
+    assert 'BG0001' not in state  # the sync terminates it; the row stays
+    assert state['BG0010']['address'] == 'longnv3@' + DOMAIN
+    assert state['BG0002']['address'] == 'longnv2@' + DOMAIN
+
+
+# --- Passwords ----------------------------------------------------------------
+
+def test_new_accounts_get_a_hash_of_their_initial_password(model, render):
+    state = rows(render(model))
+    assert mail_password.mail_password_verify('Long2-2026!', state['BG0002']['password'])
+    assert mail_password.mail_password_verify('Org-Info-2026!', state['org:stttt']['password'])
+    assert state['org:stnmt']['password'] is None  # no password: nobody logs in to it
+    assert all(r['must_change'] for r in state.values())
+
+
+def test_existing_accounts_get_no_hash_unless_reset(model, render):
+    first = render(model)
+    person(model, 'BG0003')['password'] = 'New-Tuyet-2026!'
+    person(model, 'BG0003')['password_reset'] = '2026-03-01'
+    person(model, 'BG0004')['password'] = 'Changed-But-No-Reset-1!'  # no new token: ignored
+    state = rows(render(model, existing=existing_of(first)))
+    assert mail_password.mail_password_verify('New-Tuyet-2026!', state['BG0003']['password'])
+    assert state['BG0003']['password_reset'] == '2026-03-01'
+    for account_id, row in state.items():
+        if account_id != 'BG0003':
+            assert row['password'] is None, account_id
+
+
+def test_no_hashing_at_all_when_nothing_is_new(model, render, monkeypatch):
+    first = render(model)
+    calls = []
+    real = mail_password.mail_password_hash_many
+    monkeypatch.setattr(mail_password, 'mail_password_hash_many',
+                        lambda items, **kw: calls.append(list(items)) or real(items, **kw))
+    render(model, existing=existing_of(first))
+    assert calls in ([], [[]])
+
+
+def test_must_change_follows_the_setting(model, render):
+    model['must_change'] = False
+    assert not any(r['must_change'] for r in render(model)['mailboxes'])
+
+
+# --- Aliases, lists, senders ----------------------------------------------------
+
+def test_aliases_lists_and_senders(model, render):
+    state = render(model)
+    at = '@' + DOMAIN
+    assert {'address': 'giamdoc.stttt' + at, 'goto': 'longnv' + at} in state['aliases']
+    list_rows = [a for a in state['aliases'] if a['address'] == 'toanthe.stttt' + at]
+    assert sorted(a['goto'] for a in list_rows) == ['longnv' + at, 'stnmt' + at, 'tuyetdta' + at]
+    assert {'address': 'giamdoc.stttt' + at, 'login': 'longnv' + at} in state['senders']
+    assert {'address': 'stttt' + at, 'login': 'longnv' + at} in state['senders']  # manager
+
+
+def test_terminated_person_loses_aliases_lists_and_sender_rights(model, render):
+    person(model, 'BG0001')['state'] = 'terminated'
+    state = render(model)
+    at = '@' + DOMAIN
+    assert rows(state)['BG0001']['state'] == 'terminated'
+    assert rows(state)['BG0001']['address'] == 'longnv' + at  # kept, reserved
+    assert not [a for a in state['aliases'] if a['goto'] == 'longnv' + at]
+    assert not [s for s in state['senders'] if s['login'] == 'longnv' + at]
+
+
+def test_suspended_person_keeps_aliases_and_lists(model, render):
+    person(model, 'BG0001')['state'] = 'suspended'
+    state = render(model)
+    assert [a for a in state['aliases'] if a['goto'] == 'longnv@' + DOMAIN]
+
+
+# --- Stable output --------------------------------------------------------------
+
+def test_render_twice_gives_the_same_json(model, render):
+    assert json.dumps(render(model), sort_keys=True) == json.dumps(render(model), sort_keys=True)
+    first = render(model)
+    existing = existing_of(first)
+    assert json.dumps(render(model, existing)) == json.dumps(render(model, existing))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_shuffled_inventory_renders_the_same(model, render, seed):
+    model['domains'].append({'name': 'bacninh.gov.vn'})
+    expected = json.dumps(render(model))
+    shuffled = copy.deepcopy(model)
+    rng = random.Random(seed)
+    for key in ('people', 'organizations', 'lists', 'domains'):
+        rng.shuffle(shuffled[key])
+    for mlist in shuffled['lists']:
+        rng.shuffle(mlist['members'])
+    assert json.dumps(render(shuffled)) == expected
