@@ -45,7 +45,7 @@ unit: bootstrap
 # knows them) are removed by name first, so every run starts from new hosts.
 molecule: bootstrap
 	@set -e; for s in $(SCENARIOS); do \
-	  stale=$$(/usr/bin/docker ps -aq --filter "name=^congvu-$$s"); \
+	  stale=$$(/usr/bin/docker ps -aq --filter "name=^$${CONGVU_PREFIX:-congvu}-$$s"); \
 	  [ -z "$$stale" ] || /usr/bin/docker rm -f $$stale >/dev/null; \
 	  echo "==> molecule test -s $$s"; molecule test -s $$s; done
 

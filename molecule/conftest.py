@@ -31,4 +31,5 @@ def server():
     """The scenario's mail host (or the lab's, outside Molecule)."""
     scenario = os.environ.get('MOLECULE_SCENARIO_NAME', 'lab')
     ephemeral = Path(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', PROJECT / '.lab'))
-    return Server('congvu-' + scenario, ephemeral / 'tls' / 'ca.crt')
+    prefix = os.environ.get('CONGVU_PREFIX') or 'congvu'
+    return Server(prefix + '-' + scenario, ephemeral / 'tls' / 'ca.crt')
