@@ -118,6 +118,11 @@ def run_playbook(playbook, extra_vars=None, check=False):
     command = ['ansible-playbook', '-i', inventory, str(PROJECT / 'playbooks' / playbook)]
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0')
+    if 'MOLECULE_EPHEMERAL_DIRECTORY' in os.environ:
+        # The scenario's lab CA and DKIM keys (see .config/molecule/config.yml).
+        ephemeral = Path(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'])
+        env.setdefault('CONGVU_TLS_DIR', str(ephemeral / 'tls'))
+        env.setdefault('CONGVU_DKIM_DIR', str(ephemeral / 'dkim'))
     with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
         json.dump(extra_vars or {}, handle)
     try:
