@@ -53,7 +53,7 @@ class Server:
     # --- SMTP --------------------------------------------------------------
     def smtp(self, port=25):
         client = smtplib.SMTP('127.0.0.1', self.port(port), timeout=30)
-        client.ehlo('test.example.net')
+        client.ehlo('runner.example.net')
         return client
 
     def submission(self, user, password, port=587):

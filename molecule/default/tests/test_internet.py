@@ -23,12 +23,13 @@ LONG = 'longnv@' + DOMAIN        # BG0001
 TUYET = 'tuyetdta@' + DOMAIN     # BG0003
 ALICE = 'alice@example.net'
 SCENARIO = os.environ.get('MOLECULE_SCENARIO_NAME', 'lab')
-# The province's server on the simulated Internet: the scenario's host_vars.
-NETWORK = yaml.safe_load((Path(os.environ.get('MOLECULE_SCENARIO_DIRECTORY', '.')) / 'host_vars'
-                          / ('congvu-%s.yml' % SCENARIO)).read_text(encoding='utf-8'))
+PREFIX = os.environ.get('CONGVU_PREFIX') or 'congvu'
+# The province's server on the simulated Internet: the scenario's group_vars.
+NETWORK = yaml.safe_load((Path(os.environ.get('MOLECULE_SCENARIO_DIRECTORY', '.')) / 'group_vars'
+                          / 'internet_province.yml').read_text(encoding='utf-8'))
 MAIL_IP = NETWORK['dns_mail_ipv4']
 DNS_IP = NETWORK['rspamd_dns_servers'][0].split(':')[0]
-FOREIGN = 'congvu-%s-foreign' % SCENARIO
+FOREIGN = '%s-%s-foreign' % (PREFIX, SCENARIO)
 EPHEMERAL = Path(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', '.'))
 
 

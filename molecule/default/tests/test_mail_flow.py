@@ -46,7 +46,7 @@ def test_port_25_accepts_mail_for_a_local_mailbox_without_login(server, lab):
     msg = new_message('someone@example.net', TUYET, body='From the Internet.\n')
     with server.smtp(25) as client:
         client.starttls(context=server.tls())
-        client.ehlo('test.example.net')
+        client.ehlo('runner.example.net')
         assert client.send_message(msg) == {}
     server.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'])
 
@@ -70,7 +70,7 @@ def test_port_25_offers_starttls_but_no_login(server):
     with server.smtp(25) as client:
         assert client.has_extn('starttls')
         client.starttls(context=server.tls())
-        client.ehlo('test.example.net')
+        client.ehlo('runner.example.net')
         assert not client.has_extn('auth')
 
 
