@@ -6,6 +6,7 @@ them. The tests reach example.net's server with `docker exec`."""
 import email
 import email.policy
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -140,9 +141,56 @@ def test_outbound_mail_passes_spf_at_the_receiver(outbound):
     assert spf.lower().startswith('pass') and 'client-ip=%s' % MAIL_IP in spf, spf
 
 
-def test_tls_is_required_towards_example_net(host):
-    assert 'example.net encrypt' in host.file('/etc/postfix/tls_policy').content_string
-    assert host.run('postconf -h smtp_tls_policy_maps').stdout.strip() == 'texthash:/etc/postfix/tls_policy'
+def tls_policy(host, domain):
+    """The TLS policy Postfix finds for a domain: the first answer of its maps."""
+    maps = host.run('postconf -h smtp_tls_policy_maps').stdout.replace(',', ' ').split()
+    answers = (host.run('postmap -q %s %s' % (domain, table)).stdout.strip() for table in maps)
+    return next((answer for answer in answers if answer), '')
+
+
+def test_tls_is_required_towards_example_net_by_the_inventory(host):
+    assert tls_policy(host, 'example.net') == 'encrypt'
+
+
+# --- Outbound: MTA-STS (example.org and example.com publish policies in
+# enforce mode; their mail goes to example.net's server, whose certificate
+# names mx.example.net only) ---------------------------------------------------
+def test_the_mta_sts_policy_of_a_foreign_domain_reaches_postfix(host):
+    assert tls_policy(host, 'example.org').split()[:2] == ['secure', 'match=mx.example.net']
+
+
+def test_mail_to_a_domain_whose_mx_passes_its_mta_sts_policy_arrives(server, lab):
+    msg = new_message(LONG, 'alice@example.org', body='MTA-STS: máy chủ đúng tên.\n')
+    with server.submission(LONG, password(lab, 'BG0001')) as client:
+        client.send_message(msg)
+    got = email.message_from_bytes(foreign_message(msg['Message-ID']), policy=email.policy.default)
+    assert 'using TLSv1.' in got.get_all('Received')[0]
+
+
+def queued_for(host, recipient):
+    """(queue id, delay reason) of the message queued for recipient, or None."""
+    for line in host.run('postqueue -j').stdout.splitlines():
+        entry = json.loads(line)
+        for rcpt in entry['recipients']:
+            if rcpt['address'] == recipient and rcpt.get('delay_reason'):
+                return entry['queue_id'], rcpt['delay_reason']
+    return None
+
+
+def test_mail_to_a_domain_whose_mx_fails_its_mta_sts_policy_is_held(server, lab, host):
+    msg = new_message(LONG, 'alice@example.com', body='MTA-STS: máy chủ sai tên.\n')
+    with server.submission(LONG, password(lab, 'BG0001')) as client:
+        client.send_message(msg)
+    deadline = time.monotonic() + 90
+    while (queued := queued_for(host, 'alice@example.com')) is None and time.monotonic() < deadline:
+        time.sleep(2)
+    assert queued, 'the message was not held in the queue'
+    queue_id, reason = queued
+    try:
+        assert 'certificate' in reason.lower(), reason
+        assert not foreign("grep -rlF 'Message-ID: %s' /home/alice/Maildir" % msg['Message-ID']).stdout
+    finally:
+        host.run('postsuper -d %s' % queue_id)
 
 
 # --- Inbound: SPF, DMARC -------------------------------------------------------------
