@@ -26,8 +26,8 @@ apt_install() {
 
 # --- Debian packages --------------------------------------------------------
 # python3-venv: the controller's venv; docker.io: the test hosts; mmdebstrap:
-# the base image.
-apt_install python3-venv docker.io mmdebstrap ca-certificates iptables
+# the base image; ldap-utils: the directory tests' ldapsearch.
+apt_install python3-venv docker.io mmdebstrap ca-certificates iptables ldap-utils
 
 # --- Python venv ------------------------------------------------------------
 stamp="$VENV/.requirements.sha256"
