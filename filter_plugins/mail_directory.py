@@ -141,7 +141,8 @@ def mail_directory_entries(accounts, existing=None, bodies=None):
             sn, given = (' '.join(words[:-1]) or name), words[-1]
         entry = {'kind': row['kind'], 'uid': local, 'mail': row['address'], 'cn': name, 'sn': sn,
                  'givenName': given, 'o': organization, 'ou': unit}
-        entry['key'] = _fold(' '.join(v for v in (name, organization, unit, row['address']) if v))
+        parts = dict.fromkeys(v for v in (name, organization, unit, row['address']) if v)  # once each, in order
+        entry['key'] = _fold(' '.join(parts))
         entries.append(entry)
     return sorted(entries, key=lambda e: (_fold(e['o']), _fold(e['ou']), e['kind'] != 'organization',
                                           _fold(e['givenName']), _fold(e['cn']), e['mail']))
