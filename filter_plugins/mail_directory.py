@@ -170,8 +170,11 @@ def mail_directory_ldap(entries, suffix, readers=None):
                       'attributes': {'objectClass': ['organizationalUnit'], 'ou': [ou]}})
     for entry in entries:
         branch = 'people' if entry['kind'] == 'person' else 'organizations'
+        # cn twice, with and without diacritics: LDAP matching keeps them, and mail clients
+        # search cn, so "nguyen" typed in Thunderbird, Outlook or Roundcube finds "Nguyễn".
+        names = list(dict.fromkeys([entry['cn'], _address.vn_ascii(entry['cn'])]))
         attributes = {'objectClass': ['inetOrgPerson'], 'uid': [entry['uid']], 'mail': [entry['mail']],
-                      'cn': [entry['cn']], 'displayName': [entry['cn']], 'sn': [entry['sn']],
+                      'cn': names, 'displayName': [entry['cn']], 'sn': [entry['sn']],
                       'userPassword': ['{SASL}' + entry['mail']]}
         for name in ('givenName', 'o', 'ou'):
             if entry.get(name):

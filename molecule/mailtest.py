@@ -33,6 +33,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / 'artifacts'
 # The lab's names (inventories/lab): the server and the names mail clients ask.
 MAIL_HOST = 'mail.bacgiang.gov.vn'
+LAB_SUFFIX = 'dc=bacgiang,dc=gov,dc=vn'
 
 
 class Server:
@@ -165,6 +166,26 @@ class Server:
         finally:
             session.sock.close()
 
+    # --- LDAP ----------------------------------------------------------------
+    def ldapsearch(self, bind_dn=None, password=None, search_filter='(objectClass=*)', attributes=(),
+                   base=None, starttls=False):
+        """Debian's ldapsearch against the directory: ldaps on the published 636,
+        or StartTLS on 389 (-ZZ: refused without it), the certificate checked
+        against the lab CA. Without bind_dn, an anonymous search. Returns (exit
+        code, {dn: {attribute: [values]}}, stderr)."""
+        if starttls:
+            command = ['ldapsearch', '-ZZ', '-H', 'ldap://127.0.0.1:%d' % self.port(389)]
+        else:
+            command = ['ldapsearch', '-H', 'ldaps://127.0.0.1:%d' % self.port(636)]
+        command += ['-x', '-LLL', '-o', 'ldif-wrap=no', '-o', 'nettimeout=30', '-b', base or LAB_SUFFIX]
+        if bind_dn:
+            command += ['-D', bind_dn, '-y', '/dev/stdin']
+        command += [search_filter, *attributes]
+        env = dict(os.environ, LDAPTLS_CACERT=str(self.ca_file), LDAPTLS_REQCERT='demand', HOME='/nonexistent')
+        result = subprocess.run(command, input=password or '', capture_output=True, text=True, env=env,
+                                timeout=60)
+        return result.returncode, parse_ldif(result.stdout), result.stderr
+
     def wait_for_message(self, user, password, message_id, folder='INBOX', timeout=60):
         """The message with this Message-ID, fetched over IMAPS once it has arrived."""
         deadline = time.monotonic() + timeout
@@ -264,6 +285,25 @@ def chromium(server, name):
                 browser.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def parse_ldif(text):
+    """ldapsearch's LDIF (unwrapped) as {dn: {attribute: [values]}}, base64 decoded."""
+    entries = {}
+    for block in text.strip().split('\n\n'):
+        dn, attributes = None, {}
+        for line in block.splitlines():
+            if not line or line.startswith('#'):
+                continue
+            name, _sep, value = line.partition(':')
+            value = base64.b64decode(value[1:]).decode('utf-8') if value.startswith(':') else value.strip()
+            if name == 'dn':
+                dn = value
+            else:
+                attributes.setdefault(name, []).append(value)
+        if dn:
+            entries[dn] = attributes
+    return entries
 
 
 def new_message(sender, recipient, subject='congvu-mail test', body='Xin chào, đây là thư thử nghiệm.\n'):
