@@ -7,15 +7,20 @@ tests speak SMTP, IMAP and POP3 to them with Python's standard library.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import email
 import email.policy
 import email.utils
+import http.client
 import imaplib
 import json
 import os
 import poplib
 import shlex
+import shutil
 import smtplib
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -25,6 +30,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+ARTIFACTS = PROJECT / 'artifacts'
+# The lab's names (inventories/lab): the server and the names mail clients ask.
+MAIL_HOST = 'mail.bacgiang.gov.vn'
+LAB_SUFFIX = 'dc=bacgiang,dc=gov,dc=vn'
 
 
 class Server:
@@ -80,6 +89,103 @@ class Server:
         client.pass_(password)
         return client
 
+    def login_check(self, protocol, port, security, user, password):
+        """Log in as a mail client told (protocol, port, security) would: security
+        SSL is TLS from the first byte; STARTTLS must be offered, and no login
+        before it. Raises when the server does not offer exactly that."""
+        published = self.port(int(port))
+        context = self.tls()
+        if protocol == 'imap':
+            if security == 'SSL':
+                client = imaplib.IMAP4_SSL('127.0.0.1', published, ssl_context=context, timeout=30)
+            else:
+                client = imaplib.IMAP4('127.0.0.1', published, timeout=30)
+                assert 'STARTTLS' in client.capabilities and 'LOGINDISABLED' in client.capabilities, client.capabilities
+                client.starttls(ssl_context=context)
+            client.login(user, password)
+            client.logout()
+        elif protocol == 'pop3':
+            if security == 'SSL':
+                client = poplib.POP3_SSL('127.0.0.1', published, context=context, timeout=30)
+            else:
+                client = poplib.POP3('127.0.0.1', published, timeout=30)
+                assert 'STLS' in client.capa(), client.capa()
+                client.stls(context=context)
+            client.user(user)
+            client.pass_(password)
+            client.quit()
+        elif protocol == 'smtp':
+            if security == 'SSL':
+                client = smtplib.SMTP_SSL('127.0.0.1', published, timeout=30, context=context)
+                client.ehlo('client.test')
+            else:
+                client = smtplib.SMTP('127.0.0.1', published, timeout=30)
+                client.ehlo('client.test')
+                assert client.has_extn('starttls') and not client.has_extn('auth'), client.esmtp_features
+                client.starttls(context=context)
+                client.ehlo('client.test')
+            client.login(user, password)
+            client.quit()
+        else:
+            raise AssertionError('unknown protocol %r' % protocol)
+
+    # --- HTTP(S) -----------------------------------------------------------
+    def http(self, path, name=MAIL_HOST, method='GET', body=None, headers=None, secure=True):
+        """One request to the host's web server for `name` (Host header and SNI);
+        over HTTPS the certificate is checked against the lab CA and `name`.
+        Returns (status, headers as a dict with lower-case keys, body bytes)."""
+        port = self.port(443 if secure else 80)
+        if secure:
+            context = ssl.create_default_context(cafile=str(self.ca_file))
+            connection = _PinnedHTTPS(name, port, context)
+        else:
+            connection = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=dict({'Host': name}, **(headers or {})))
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+    # --- ManageSieve ---------------------------------------------------------
+    @contextlib.contextmanager
+    def managesieve(self, user, password):
+        """A logged-in ManageSieve session (STARTTLS first, as the server requires)."""
+        session = ManageSieve(socket.create_connection(('127.0.0.1', self.port(4190)), timeout=30))
+        try:
+            capabilities = session.response()[0]
+            assert b'"STARTTLS"' in capabilities, capabilities
+            session.command(b'STARTTLS')
+            session.sock = self.tls().wrap_socket(session.sock, server_hostname=MAIL_HOST)
+            session.file = session.sock.makefile('rb')
+            session.response()  # the capabilities again, now over TLS
+            token = base64.b64encode(b'\0' + user.encode() + b'\0' + password.encode())
+            session.command(b'AUTHENTICATE "PLAIN" "' + token + b'"')
+            yield session
+            session.command(b'LOGOUT')
+        finally:
+            session.sock.close()
+
+    # --- LDAP ----------------------------------------------------------------
+    def ldapsearch(self, bind_dn=None, password=None, search_filter='(objectClass=*)', attributes=(),
+                   base=None, starttls=False):
+        """Debian's ldapsearch against the directory: ldaps on the published 636,
+        or StartTLS on 389 (-ZZ: refused without it), the certificate checked
+        against the lab CA. Without bind_dn, an anonymous search. Returns (exit
+        code, {dn: {attribute: [values]}}, stderr)."""
+        if starttls:
+            command = ['ldapsearch', '-ZZ', '-H', 'ldap://127.0.0.1:%d' % self.port(389)]
+        else:
+            command = ['ldapsearch', '-H', 'ldaps://127.0.0.1:%d' % self.port(636)]
+        command += ['-x', '-LLL', '-o', 'ldif-wrap=no', '-o', 'nettimeout=30', '-b', base or LAB_SUFFIX]
+        if bind_dn:
+            command += ['-D', bind_dn, '-y', '/dev/stdin']
+        command += [search_filter, *attributes]
+        env = dict(os.environ, LDAPTLS_CACERT=str(self.ca_file), LDAPTLS_REQCERT='demand', HOME='/nonexistent')
+        result = subprocess.run(command, input=password or '', capture_output=True, text=True, env=env,
+                                timeout=60)
+        return result.returncode, parse_ldif(result.stdout), result.stderr
+
     def wait_for_message(self, user, password, message_id, folder='INBOX', timeout=60):
         """The message with this Message-ID, fetched over IMAPS once it has arrived."""
         deadline = time.monotonic() + timeout
@@ -97,6 +203,107 @@ class Server:
             if time.monotonic() > deadline:
                 raise AssertionError('message %s did not arrive in %s of %s' % (message_id, folder, user))
             time.sleep(1)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 (the published port) for another name: SNI, Host and
+    the certificate check all use that name."""
+
+    def __init__(self, name, port, context):
+        super().__init__(name, port, context=context, timeout=30)
+
+    def connect(self):
+        raw = socket.create_connection(('127.0.0.1', self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+
+
+class ManageSieve:
+    """The few ManageSieve commands (RFC 5804) the tests need."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.file = sock.makefile('rb')
+
+    def response(self):
+        """Lines up to the OK; raises on NO or BYE."""
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise AssertionError('ManageSieve connection closed: %r' % lines)
+            if line.startswith(b'OK'):
+                return lines
+            if line.startswith((b'NO', b'BYE')):
+                raise AssertionError('ManageSieve refused: %r' % line)
+            lines.append(line)
+
+    def command(self, line, literal=None):
+        data = line
+        if literal is not None:
+            data += b' {%d+}\r\n' % len(literal) + literal
+        self.sock.sendall(data + b'\r\n')
+        return self.response()
+
+    def put_script(self, name, script):
+        self.command(b'PUTSCRIPT "%s"' % name.encode(), literal=script.encode())
+
+    def activate(self, name):
+        self.command(b'SETACTIVE "%s"' % name.encode())
+
+
+@contextlib.contextmanager
+def chromium(server, name):
+    """Debian's Chromium, headless, driven by Playwright, reaching https://<MAIL_HOST>/
+    at the host's published port and trusting the lab CA (an NSS database in a
+    fresh HOME): no certificate error is ignored. Screenshots: artifacts/<name>/."""
+    from playwright.sync_api import sync_playwright
+
+    home = Path(tempfile.mkdtemp(prefix='congvu-chromium-'))
+    shots = ARTIFACTS / name
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        nssdb = home / '.pki' / 'nssdb'
+        nssdb.mkdir(parents=True)
+        subprocess.run(['certutil', '-N', '-d', 'sql:%s' % nssdb, '--empty-password'], check=True)
+        subprocess.run(['certutil', '-A', '-d', 'sql:%s' % nssdb, '-n', 'congvu-mail lab CA', '-t', 'C,,',
+                        '-i', str(server.ca_file)], check=True)
+        rules = 'MAP %s 127.0.0.1:%d' % (MAIL_HOST, server.port(443))
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=shutil.which('chromium') or '/usr/bin/chromium',
+                env=dict(os.environ, HOME=str(home)),
+                args=['--host-resolver-rules=' + rules, '--no-sandbox', '--disable-gpu', '--disable-quic',
+                      '--no-first-run', '--disable-background-networking', '--disable-component-update',
+                      '--disable-sync'])
+            try:
+                context = browser.new_context(viewport={'width': 1400, 'height': 900}, locale='vi-VN')
+                page = context.new_page()
+                page.set_default_timeout(30000)
+                page.shots = shots
+                yield page
+            finally:
+                browser.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def parse_ldif(text):
+    """ldapsearch's LDIF (unwrapped) as {dn: {attribute: [values]}}, base64 decoded."""
+    entries = {}
+    for block in text.strip().split('\n\n'):
+        dn, attributes = None, {}
+        for line in block.splitlines():
+            if not line or line.startswith('#'):
+                continue
+            name, _sep, value = line.partition(':')
+            value = base64.b64decode(value[1:]).decode('utf-8') if value.startswith(':') else value.strip()
+            if name == 'dn':
+                dn = value
+            else:
+                attributes.setdefault(name, []).append(value)
+        if dn:
+            entries[dn] = attributes
+    return entries
 
 
 def new_message(sender, recipient, subject='congvu-mail test', body='Xin chào, đây là thư thử nghiệm.\n'):

@@ -26,8 +26,11 @@ apt_install() {
 
 # --- Debian packages --------------------------------------------------------
 # python3-venv: the controller's venv; docker.io: the test hosts; mmdebstrap:
-# the base image.
-apt_install python3-venv docker.io mmdebstrap ca-certificates iptables
+# the base image; ldap-utils: the directory tests' ldapsearch.
+apt_install python3-venv docker.io mmdebstrap ca-certificates iptables ldap-utils
+# chromium: the webmail tests' browser (driven by Playwright, headless);
+# libnss3-tools: certutil, to make it trust the lab CA.
+apt_install chromium libnss3-tools
 
 # --- Python venv ------------------------------------------------------------
 stamp="$VENV/.requirements.sha256"

@@ -1,0 +1,100 @@
+"""Unit tests of mail_directory: who is published, under which names, and the
+formats of the downloads."""
+
+import csv
+import io
+
+import pytest
+
+import mail_directory as directory
+
+DOMAIN = 'bacgiang.gov.vn'
+
+
+def model(people):
+    return {
+        'domain': DOMAIN, 'domains': [{'name': DOMAIN}],
+        'organizations': [
+            {'name': 'Sở Thông tin và Truyền thông', 'password': 'Org-Pass-2026!', 'units': [{'name': 'Văn phòng'}]},
+            {'commune': 'Kinh Bắc', 'bodies': ['du']},
+        ],
+        'people': people, 'lists': [], 'duplicates': 'number',
+    }
+
+
+PEOPLE = [
+    {'id': 'P1', 'name': 'Nguyễn Văn Long', 'organization': 'stttt', 'password': 'Pass-Word-2026!'},
+    {'id': 'P2', 'name': 'Đặng Thị Ánh Tuyết', 'organization': 'stttt', 'unit': 'vp', 'password': 'x'},
+    {'id': 'P3', 'name': 'Lê Thị Hoa', 'organization': 'kinhbac', 'state': 'suspended'},
+    {'id': 'P4', 'name': 'Trần Minh Đức', 'organization': 'stttt', 'state': 'terminated'},
+]
+
+
+def entries(people=PEOPLE, existing=None):
+    return directory.mail_directory_entries(model(people), existing=existing)
+
+
+def test_active_people_and_every_organisation_mailbox_only():
+    mails = [e['mail'] for e in entries()]
+    assert sorted(mails) == sorted('%s@%s' % (local, DOMAIN) for local in
+                                   ['stttt', 'vp.stttt', 'kinhbac', 'du.kinhbac', 'longnv', 'tuyetdta'])
+
+
+def test_names_split_as_the_address_rule_reads_them():
+    tuyet = next(e for e in entries() if e['uid'] == 'tuyetdta')
+    assert (tuyet['cn'], tuyet['sn'], tuyet['givenName']) == ('Đặng Thị Ánh Tuyết', 'Đặng Thị Ánh', 'Tuyết')
+    assert (tuyet['o'], tuyet['ou']) == ('Sở Thông tin và Truyền thông', 'Văn phòng')
+    assert 'dang thi anh tuyet' in tuyet['key']
+
+
+def test_commune_bodies_are_named_and_are_no_units():
+    party = next(e for e in entries() if e['uid'] == 'du.kinhbac')
+    assert (party['cn'], party['o'], party['ou']) == ('Đảng ủy Kinh Bắc', 'Đảng ủy Kinh Bắc', None)
+
+
+def test_issued_addresses_are_kept():
+    existing = [{'account_id': 'P1', 'address': 'longnv7@' + DOMAIN, 'password_reset': 'initial'}]
+    assert 'longnv7@' + DOMAIN in [e['mail'] for e in entries(existing=existing)]
+
+
+def test_no_password_is_needed_or_hashed():
+    people = [dict(p, password=None) for p in PEOPLE]
+    assert entries(people) == entries()
+
+
+def test_ldap_state_binds_through_saslauthd_and_folds_names():
+    state = directory.mail_directory_ldap(entries(), 'dc=bacgiang,dc=gov,dc=vn',
+                                          readers=[{'name': 'roundcube', 'password': 'Reader-2026!'}])
+    by_dn = {e['dn']: e['attributes'] for e in state['entries']}
+    long = by_dn['uid=longnv,ou=people,dc=bacgiang,dc=gov,dc=vn']
+    assert long['userPassword'] == ['{SASL}longnv@' + DOMAIN]
+    assert long['cn'] == ['Nguyễn Văn Long', 'Nguyen Van Long']
+    reader = by_dn['cn=roundcube,ou=services,dc=bacgiang,dc=gov,dc=vn']['userPassword'][0]
+    assert reader.startswith('{CRYPT}$6$') and 'Reader-2026!' not in reader
+    again = directory.mail_directory_ldap(entries(), 'dc=bacgiang,dc=gov,dc=vn',
+                                          readers=[{'name': 'roundcube', 'password': 'Reader-2026!'}])
+    assert again == state  # a re-run renders the same hash
+
+
+def test_ldap_suffix_must_be_a_dn():
+    with pytest.raises(directory.AnsibleFilterError):
+        directory.mail_directory_ldap([], 'bacgiang.gov.vn')
+
+
+def test_csv_has_a_bom_and_quotes_commas():
+    text = directory.mail_directory_csv(entries())
+    assert text.startswith('\ufeff')
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0] == directory.CSV_HEADER
+    assert ['Đặng Thị Ánh Tuyết', 'tuyetdta@' + DOMAIN, 'Sở Thông tin và Truyền thông', 'Văn phòng', 'Cá nhân'] in rows
+
+
+def test_vcard_lines_fold_at_75_octets_without_breaking_a_character():
+    long_name = {'kind': 'person', 'uid': 'x', 'mail': 'x@' + DOMAIN, 'cn': 'Nguyễn ' * 20 + 'Long',
+                 'sn': 'Nguyễn', 'givenName': 'Long', 'o': 'Sở, Thông; tin', 'ou': None, 'key': ''}
+    text = directory.mail_directory_vcard([long_name])
+    for line in text.split('\r\n'):
+        assert len(line.encode('utf-8')) <= 75
+    unfolded = text.replace('\r\n ', '')
+    assert 'FN:' + 'Nguyễn ' * 20 + 'Long' in unfolded
+    assert 'ORG:Sở\\, Thông\\; tin' in unfolded
