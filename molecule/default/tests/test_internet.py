@@ -112,6 +112,14 @@ def test_published_records_resolve(name, rtype, expected):
     assert any(expected in a for a in answers), answers
 
 
+def test_the_mta_sts_policy_is_served_over_https_as_written(server):
+    status, headers, body = server.http('/.well-known/mta-sts.txt', name='mta-sts.' + DOMAIN)
+    assert status == 200 and headers['content-type'].startswith('text/plain'), (status, headers)
+    policy = body.decode()
+    assert 'mode: enforce' in policy and 'mx: mail.%s' % DOMAIN in policy, policy
+    assert policy == (EPHEMERAL / 'dns' / ('mta-sts.%s.txt' % DOMAIN)).read_text(encoding='utf-8')
+
+
 def test_dns_records_playbook_prints_every_record():
     result = run_playbook('dns-records.yml', check=True)
     for needle in ('IN MX 10 mail.' + DOMAIN, 'congvu1._domainkey.' + DOMAIN, '_dmarc.' + DOMAIN,
