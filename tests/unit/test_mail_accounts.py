@@ -8,12 +8,14 @@ not depend on the order of the inventory's lists."""
 import copy
 import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mail_password
-from mail_accounts import AnsibleFilterError, mail_accounts_errors, mail_accounts_render
+from conftest import FILTER_PLUGINS
+from mail_accounts import AnsibleFilterError, mail_accounts_errors, mail_accounts_render, mail_accounts_render_json
 
 DOMAIN = 'bacgiang.gov.vn'
 MERGED = 'bacninh.gov.vn'
@@ -293,3 +295,71 @@ def test_shuffled_inventory_renders_the_same(model, render, seed):
     for mlist in shuffled['lists']:
         rng.shuffle(mlist['members'])
     assert json.dumps(render(shuffled)) == expected
+
+
+# --- Inside Ansible -------------------------------------------------------------
+
+def test_render_json_is_the_rendered_state_as_text(model, hash_settings):
+    state = mail_accounts_render(model, hashing=hash_settings)
+    existing = json.dumps(existing_of(state))
+    assert json.loads(mail_accounts_render_json(model, hashing=hash_settings)) == state
+    assert json.loads(mail_accounts_render_json(model, existing=existing, hashing=hash_settings)) == \
+        mail_accounts_render(model, existing=existing_of(state), hashing=hash_settings)
+
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    vault_passwords: {BG0001: Admin-Long-2026!, BG0002: Long2-2026!}
+    people:
+      - {id: BG0001, name: Nguyễn Văn Long, organization: stttt, role: admin,
+         password: "{{ vault_passwords.BG0001 }}", aliases: ["giamdoc.{{ org }}"]}
+      - {id: BG0002, name: "{{ 'Nguyễn Văn Long' }}", organization: stnmt, password: "{{ vault_passwords['BG0002'] }}"}
+      - {id: BG0003, name: Đặng Thị Ánh Tuyết, organization: stttt, unit: vp, password: Tuyet-2026!}
+    org: stttt
+    model:
+      domain: bacgiang.gov.vn
+      domains: [{name: bacgiang.gov.vn}]
+      organizations:
+        - {name: Sở Thông tin và Truyền thông, managers: [BG0001], units: [{name: Văn phòng}]}
+        - {name: Sở Tài nguyên và Môi trường}
+      people: "{{ people }}"
+      lists: [{address: "toanthe.{{ org }}", members: [BG0001, BG0003]}]
+      duplicates: number
+      quota_mb: {person: 1024, organization: 2048}
+  tasks:
+    - name: Render through the filter's own reading of Ansible's data, and through to_json
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        mode: "0600"
+        content: >-
+          {{ [model | mail_accounts_render_json(hashing=hashing) | from_json,
+              model | to_json | from_json | mail_accounts_render_json(hashing=hashing) | from_json,
+              model | mail_accounts_errors] | to_json }}
+"""
+
+
+def test_ansible_data_is_read_as_ansible_renders_it(tmp_path, hash_settings):
+    """Templates anywhere in the model (a whole list, one field, a list item) come out
+    rendered, exactly as Ansible's own to_json renders them."""
+    import subprocess
+    import sys
+    playbook = tmp_path / 'play.yml'
+    playbook.write_text(PLAYBOOK, encoding='utf-8')
+    out = tmp_path / 'out.json'
+    command = [str(Path(sys.executable).with_name('ansible-playbook')), '-i', 'localhost,', '-c', 'local',
+               str(playbook), '-e', json.dumps({'out': str(out), 'hashing': hash_settings})]
+    env = {'PATH': '/usr/bin:/bin', 'ANSIBLE_FILTER_PLUGINS': str(FILTER_PLUGINS), 'HOME': str(tmp_path),
+           'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'tmp')}
+    env['PATH'] = str(Path(command[0]).parent) + ':' + env['PATH']
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    direct, through_json, problems = json.loads(out.read_text(encoding='utf-8'))
+    assert direct == through_json
+    assert problems == []
+    by_id = {row['account_id']: row for row in direct['mailboxes']}
+    assert by_id['BG0002']['name'] == 'Nguyễn Văn Long' and by_id['BG0002']['address'] == 'longnv2@bacgiang.gov.vn'
+    assert mail_password.mail_password_verify('Long2-2026!', by_id['BG0002']['password'])
+    assert {'address': 'giamdoc.stttt@bacgiang.gov.vn', 'goto': 'longnv@bacgiang.gov.vn'} in direct['aliases']
+    assert any(a['address'] == 'toanthe.stttt@bacgiang.gov.vn' for a in direct['aliases'])
