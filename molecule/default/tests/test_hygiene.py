@@ -256,6 +256,17 @@ ENCRYPTED = {
 }
 
 
+def wait_for_rspamd(host, timeout=120):
+    """Until rspamd's milter (the proxy Postfix talks to) answers again after
+    a restart: meanwhile Postfix defers every message (451), by design."""
+    ping = ('python3 -c "import urllib.request; '
+            'print(urllib.request.urlopen(\'http://127.0.0.1:11332/ping\', timeout=5).read().decode())"')
+    deadline = time.monotonic() + timeout
+    while 'pong' not in host.run(ping).stdout:
+        assert time.monotonic() < deadline, 'rspamd did not come back'
+        time.sleep(1)
+
+
 @pytest.fixture(scope='module')
 def encrypted_archives_setting(host):
     """Switch regulation_encrypted_archives with the rspamd role itself; restore the default after."""
@@ -272,6 +283,7 @@ def encrypted_archives_setting(host):
                                 env=dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / 'ansible.cfg')))
         assert result.returncode == 0, result.stdout[-4000:]
         state['current'] = value
+        wait_for_rspamd(host)
         forced = host.check_output('rspamadm configdump force_actions')
         assert {'reject': '"reject"', 'quarantine': '"quarantine"', 'tag': '"rewrite subject"'}[value] in forced
 
