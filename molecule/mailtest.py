@@ -153,8 +153,8 @@ class Server:
         """A logged-in ManageSieve session (STARTTLS first, as the server requires)."""
         session = ManageSieve(socket.create_connection(('127.0.0.1', self.port(4190)), timeout=30))
         try:
-            capabilities = session.response()[0]
-            assert b'"STARTTLS"' in capabilities, capabilities
+            capabilities = b''.join(session.response())
+            assert b'"STARTTLS"' in capabilities and b'"SASL" ""' in capabilities, capabilities
             session.command(b'STARTTLS')
             session.sock = self.tls().wrap_socket(session.sock, server_hostname=MAIL_HOST)
             session.file = session.sock.makefile('rb')

@@ -19,6 +19,9 @@ ENDPOINTS = [
     ('IMAPS', 2993, 993),
     ('POP3 (STARTTLS)', 2110, 110),
     ('POP3S', 2995, 995),
+    ('Webmail, auto-configuration (HTTPS)', 8443, 443),
+    ('HTTP (redirects to HTTPS)', 8080, 80),
+    ('ManageSieve (STARTTLS)', 4190, 4190),
 ]
 
 
@@ -38,7 +41,9 @@ def main(container):
         account_id, address, name, role, state = row.split('\t')
         password = passwords.get(account_id, '(organisation mailbox)')
         print('  %-30s %-24s %-6s %-10s %s' % (address, name, role, state, password or ''))
-    print('\nTry it with Thunderbird or any mail client and the settings above; `make lab-down` removes the host.')
+    print('\nWebmail: map the names in /etc/hosts (127.0.0.1 mail.bacgiang.gov.vn autoconfig.bacgiang.gov.vn'
+          ' autodiscover.bacgiang.gov.vn), trust the CA, open https://mail.bacgiang.gov.vn:8443/')
+    print('Try it with Thunderbird or any mail client and the settings above; `make lab-down` removes the host.')
 
 
 if __name__ == '__main__':

@@ -15,8 +15,8 @@ DOMAIN = 'bacgiang.gov.vn'
 USER = 'longnv@' + DOMAIN
 AUTOCONFIG = 'autoconfig.' + DOMAIN
 AUTODISCOVER = 'autodiscover.' + DOMAIN
-# Ports a client may be given; 25 (MX, no login) and 4190 (ManageSieve) are not mail-client settings.
-NOT_CLIENT_PORTS = {25, 4190}
+# Ports the host offers that are not mail-client settings: MX (no login), the web, ManageSieve.
+NOT_CLIENT_PORTS = {25, 80, 443, 4190}
 AUTODISCOVER_REQUEST = (
     '<?xml version="1.0" encoding="utf-8"?>'
     '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'
@@ -32,12 +32,13 @@ def password(lab, address):
 
 
 def mail_ports_listening(host):
-    """Ports Postfix and Dovecot listen on, as the host's socket table shows them."""
-    out = host.check_output('ss -Hltnp')
+    """Ports the host offers to other machines (not only on loopback), as its
+    socket table shows them."""
     ports = set()
-    for line in out.splitlines():
-        if 'dovecot' in line or '"master"' in line:
-            ports.add(int(line.split()[3].rsplit(':', 1)[1]))
+    for line in host.check_output('ss -Hltn').splitlines():
+        address, port = line.split()[3].rsplit(':', 1)
+        if not address.startswith(('127.', '[::1]')):
+            ports.add(int(port))
     return ports
 
 

@@ -5,7 +5,8 @@ import pytest
 from mailtest import psql
 
 
-@pytest.mark.parametrize('service', ['postfix', 'dovecot', 'postgresql@15-main'])
+@pytest.mark.parametrize('service', ['postfix', 'dovecot', 'postgresql@15-main', 'nginx', 'php8.2-fpm',
+                                     'congvu-mailpassword.socket'])
 def test_service_running_and_enabled(host, service):
     unit = host.service(service)
     assert unit.is_running

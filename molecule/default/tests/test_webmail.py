@@ -114,7 +114,7 @@ def changer(host, lab):
     saved = psql(host, "SELECT password || '|' || must_change FROM mailboxes WHERE address = '%s'" % CHANGER)
     stored, must_change = saved.rsplit('|', 1)
     psql(host, "UPDATE mailboxes SET must_change = true WHERE address = '%s'" % CHANGER)
-    yield password(lab, CHANGER)
+    yield password(lab, CHANGER), stored
     psql(host, "UPDATE mailboxes SET password = '%s', must_change = %s WHERE address = '%s'"
          % (stored, 'true' if must_change == 't' else 'false', CHANGER))
     psql(host, "DELETE FROM password_history WHERE mailbox_id = (SELECT id FROM mailboxes WHERE address = '%s') "
@@ -133,7 +133,7 @@ def change_password(page, current, new):
 
 
 def test_must_change_then_password_change_by_the_regulation(server, host, page, changer):
-    old = changer
+    old, old_hash = changer
     login(page, CHANGER, old)
     # Marked: the password page is the only place the webmail lets the user go.
     assert '_action=plugin.password' in page.url
@@ -162,8 +162,9 @@ def test_must_change_then_password_change_by_the_regulation(server, host, page, 
     with pytest.raises(Exception, match='AUTHENTICATIONFAILED|Authentication failed'):
         server.imap(CHANGER, old)
     assert psql(host, "SELECT must_change FROM mailboxes WHERE address = '%s'" % CHANGER) == 'f'
+    # The old hash went into the history, in the same transaction.
     assert psql(host, "SELECT count(*) FROM password_history h JOIN mailboxes m ON m.id = h.mailbox_id "
-                      "WHERE m.address = '%s' AND h.set_at > now() - interval '5 minutes'" % CHANGER) == '1'
+                      "WHERE m.address = '%s' AND h.password = '%s'" % (CHANGER, old_hash)) == '1'
 
     # Back to the previous password: one of the last 3 (Điều 4.2), refused.
     message = change_password(page, new, old)
