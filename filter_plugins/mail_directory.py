@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,7 +35,8 @@ DOCUMENTATION = r"""
       C(ou=people) and C(ou=organizations) whose password is C({SASL}<address>), and
       read-only service entries under C(ou=services) from O(readers) (C(name), C(password)).
     - C(mail_directory_csv(entries)) and C(mail_directory_vcard(entries)) give the CSV (with a
-      byte-order mark, for Excel) and vCard 3.0 downloads.
+      byte-order mark, for Excel) and vCard 3.0 downloads; C(mail_directory_json(entries)) the
+      directory page's rows, as JSON safe to embed in HTML.
   positional: _input
   options:
     _input:
@@ -209,6 +211,15 @@ def mail_directory_csv(entries):
     return '\ufeff' + out.getvalue()
 
 
+def mail_directory_json(entries):
+    """The page's rows as JSON to embed in HTML: [name, address, organisation, unit,
+    is-organisation, search key folded by vn_ascii]. "<" is escaped, so no name can
+    close the script element that holds it."""
+    rows = [[e['cn'], e['mail'], e['o'] or '', e['ou'] or '', int(e['kind'] == 'organization'), e['key']]
+            for e in entries]
+    return json.dumps(rows, ensure_ascii=False, separators=(',', ':')).replace('<', '\\u003c')
+
+
 def _vcard_text(value):
     return (value or '').replace('\\', '\\\\').replace(',', '\\,').replace(';', '\\;').replace('\n', '\\n')
 
@@ -249,5 +260,6 @@ class FilterModule:
             'mail_directory_entries': mail_directory_entries,
             'mail_directory_ldap': mail_directory_ldap,
             'mail_directory_csv': mail_directory_csv,
+            'mail_directory_json': mail_directory_json,
             'mail_directory_vcard': mail_directory_vcard,
         }

@@ -22,6 +22,7 @@ ENDPOINTS = [
     ('Webmail, auto-configuration (HTTPS)', 8443, 443),
     ('HTTP (redirects to HTTPS)', 8080, 80),
     ('ManageSieve (STARTTLS)', 4190, 4190),
+    ('Directory, LDAPS', 2636, 636),
 ]
 
 
@@ -36,6 +37,9 @@ def main(container):
     for label, host_port, port in ENDPOINTS:
         print('  %-36s 127.0.0.1:%d  (port %d in the lab host)' % (label, host_port, port))
     print('\nTrust the lab CA in your client: %s' % (PROJECT / '.lab/tls/ca.crt'))
+    print('Directory (danh bạ): base DN dc=bacgiang,dc=gov,dc=vn, bind DN uid=<local part>,ou=people,'
+          'dc=bacgiang,dc=gov,dc=vn with the mail password;')
+    print('  the page: https://mail.bacgiang.gov.vn:8443/danh-ba/ (map the name to 127.0.0.1 in /etc/hosts)')
     print('Log in with the full address. Accounts (LAB ONLY passwords):\n')
     for row in rows:
         account_id, address, name, role, state = row.split('\t')

@@ -3,6 +3,7 @@ formats of the downloads."""
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -98,3 +99,11 @@ def test_vcard_lines_fold_at_75_octets_without_breaking_a_character():
     unfolded = text.replace('\r\n ', '')
     assert 'FN:' + 'Nguyễn ' * 20 + 'Long' in unfolded
     assert 'ORG:Sở\\, Thông\\; tin' in unfolded
+
+
+def test_page_rows_cannot_close_their_script_element():
+    rows = directory.mail_directory_json([{'kind': 'organization', 'uid': 'x', 'mail': 'x@' + DOMAIN,
+                                           'cn': 'A </script><b>', 'sn': 'A', 'givenName': None,
+                                           'o': None, 'ou': None, 'key': 'a'}])
+    assert '<' not in rows
+    assert json.loads(rows) == [['A </script><b>', 'x@' + DOMAIN, '', '', 1, 'a']]

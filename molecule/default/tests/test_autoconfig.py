@@ -15,8 +15,9 @@ DOMAIN = 'bacgiang.gov.vn'
 USER = 'longnv@' + DOMAIN
 AUTOCONFIG = 'autoconfig.' + DOMAIN
 AUTODISCOVER = 'autodiscover.' + DOMAIN
-# Ports the host offers that are not mail-client settings: MX (no login), the web, ManageSieve.
-NOT_CLIENT_PORTS = {25, 80, 443, 4190}
+# Ports the host offers that are not mail-client settings: MX (no login), the web,
+# ManageSieve, the directory (LDAP, LDAPS).
+NOT_CLIENT_PORTS = {25, 80, 443, 4190, 389, 636}
 AUTODISCOVER_REQUEST = (
     '<?xml version="1.0" encoding="utf-8"?>'
     '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'

@@ -7,6 +7,8 @@ an operator does (a person suspended, one terminated) and puts it back."""
 import copy
 import csv
 import io
+import json
+import re
 import subprocess
 
 import pytest
@@ -115,15 +117,23 @@ def test_the_mail_password_is_the_directory_password(server, lab, host):
 
 # --- The page ---------------------------------------------------------------
 
-def test_the_page_lists_every_published_mailbox(server, lab):
+def page_rows(server):
+    """The rows the page carries (its script shows them): {address: [name, address, org, unit, ...]}."""
     headers, body = page(server)
     text = body.decode('utf-8')
     assert headers['content-type'].startswith('text/html')
+    data = re.search(r'<script type="application/json" id="du-lieu">(.*?)</script>', text, re.S)
+    assert data, 'the page carries no rows'
+    return text, {row[1]: row for row in json.loads(data.group(1))}
+
+
+def test_the_page_lists_every_published_mailbox(server, lab):
+    text, rows = page_rows(server)
     assert '<html lang="vi">' in text and 'Danh bạ thư điện tử công vụ' in text
+    assert sorted(rows) == sorted([address(pid) for pid in ADDRESSES] + ['%s@%s' % (o, DOMAIN) for o in ORGANISATIONS])
     for pid in ADDRESSES:
-        assert person(lab, pid)['name'] in text and address(pid) in text
-    for local in ORGANISATIONS:
-        assert 'mailto:%s@%s' % (local, DOMAIN) in text
+        assert rows[address(pid)][0] == person(lab, pid)['name']
+    assert rows[address('BG0003')][2:4] == ['Sở Thông tin và Truyền thông', 'Văn phòng']
 
 
 def test_csv_download_opens_in_excel(server, lab):
@@ -157,7 +167,14 @@ def test_browser_search_nguyen_finds_nguyen_with_diacritics(server):
         browser.wait_for_function("document.querySelectorAll('#danh-ba tbody tr:not([hidden])').length < %d" % total)
         shown = rows.all_inner_texts()
         browser.screenshot(path=str(browser.shots / 'search-nguyen.png'), full_page=True)
-        assert len(shown) == 2 and all('Nguyễn Văn Long' in row for row in shown), shown
+        # Both Nguyễn Văn Long, and the rows of "Sở Tài nguyên và Môi trường" (its name holds "nguyên").
+        assert sorted(row.split('\t')[1] for row in shown if row.startswith('Nguyễn Văn Long')) == \
+            sorted([address('BG0001'), address('BG0002')]), shown
+        assert all('Nguyễn' in row or 'nguyên' in row for row in shown), shown
+        assert not any(address('BG0003') in row or address('BG0005') in row for row in shown), shown
+        browser.fill('#tim', 'nguyen van')
+        browser.wait_for_function("document.querySelectorAll('#danh-ba tbody tr:not([hidden])').length == 2")
+        assert all(row.startswith('Nguyễn Văn Long') for row in rows.all_inner_texts())
         browser.fill('#tim', 'dang thi anh tuyet')  # đ typed as d
         browser.wait_for_function("document.querySelectorAll('#danh-ba tbody tr:not([hidden])').length == 1")
         assert 'Đặng Thị Ánh Tuyết' in rows.all_inner_texts()[0]
@@ -190,6 +207,9 @@ def test_suspended_and_terminated_leave_ldap(changed_inventory, server, lab):
 
 
 def test_suspended_and_terminated_leave_the_page_and_downloads(changed_inventory, server):
+    _text, rows = page_rows(server)
+    assert address('BG0005') not in rows and address('BG0004') not in rows
+    assert address('BG0001') in rows and address('BG0003') in rows
     for path in (PAGE, PAGE + 'danh-ba.csv', PAGE + 'danh-ba.vcf'):
         _headers, body = page(server, path)
         text = body.decode('utf-8')
