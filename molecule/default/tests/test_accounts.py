@@ -19,6 +19,15 @@ def person(lab, person_id):
     return next(p for p in lab['accounts_people'] if p['id'] == person_id)
 
 
+def people_with_states(lab, states):
+    """A copy of the lab's people, with the states of some changed (id -> state)."""
+    people = copy.deepcopy(lab['accounts_people'])
+    for p in people:
+        if p['id'] in states:
+            p['state'] = states[p['id']]
+    return people
+
+
 def address(person_id, domain=DOMAIN):
     return '%s@%s' % (ADDRESSES[person_id], domain)
 

@@ -2,13 +2,12 @@
 terminated, gone from the inventory, a namesake hired, a password the user
 chose. The module puts the lab's accounts back when it is done."""
 
-import copy
 import imaplib
 
 import pytest
 
 from mailtest import new_message, psql, run_playbook
-from test_accounts import DOMAIN, address, person
+from test_accounts import DOMAIN, address, people_with_states, person
 
 
 @pytest.fixture(scope='module')
@@ -20,12 +19,7 @@ def lifecycle(host, lab, server):
         client.send_message(kept)
     server.wait_for_message(address('BG0004'), person(lab, 'BG0004')['password'], kept['Message-ID'])
 
-    people = copy.deepcopy(lab['accounts_people'])
-    for p in people:
-        if p['id'] == 'BG0005':
-            p['state'] = 'suspended'
-        if p['id'] == 'BG0004':
-            p['state'] = 'terminated'
+    people = people_with_states(lab, {'BG0005': 'suspended', 'BG0004': 'terminated'})
     people = [p for p in people if p['id'] != 'BG0002']
     people.append({'id': 'BG0010', 'name': 'Nguyễn Văn Long', 'organization': 'stnmt',
                    'password': 'Lab-Long3-2026!'})

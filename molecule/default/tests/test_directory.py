@@ -4,7 +4,6 @@ lab user's own mail password; the page at https://mail.bacgiang.gov.vn/danh-ba/
 over HTTPS and in a real browser. One module fixture changes the inventory as
 an operator does (a person suspended, one terminated) and puts it back."""
 
-import copy
 import csv
 import io
 import json
@@ -14,7 +13,7 @@ import subprocess
 import pytest
 
 from mailtest import LAB_SUFFIX, MAIL_HOST, chromium, psql, run_playbook
-from test_accounts import ADDRESSES, DOMAIN, ORGANISATIONS, address, person
+from test_accounts import ADDRESSES, DOMAIN, ORGANISATIONS, address, people_with_states, person
 
 PEOPLE_DN = 'ou=people,' + LAB_SUFFIX
 READER_DN = 'cn=roundcube,ou=services,' + LAB_SUFFIX
@@ -188,12 +187,7 @@ def test_browser_search_nguyen_finds_nguyen_with_diacritics(server):
 def changed_inventory(lab):
     """hoalt suspended, ductm terminated, with playbooks/accounts.yml (which
     re-renders the directory), twice; the lab's inventory again afterwards."""
-    people = copy.deepcopy(lab['accounts_people'])
-    for p in people:
-        if p['id'] == 'BG0005':
-            p['state'] = 'suspended'
-        if p['id'] == 'BG0004':
-            p['state'] = 'terminated'
+    people = people_with_states(lab, {'BG0005': 'suspended', 'BG0004': 'terminated'})
     first = run_playbook('accounts.yml', {'accounts_people': people}, check=True)
     again = run_playbook('accounts.yml', {'accounts_people': people}, check=True)
     yield {'first': first.stdout, 'again': again.stdout}
