@@ -38,6 +38,13 @@ DOCUMENTATION = r"""
       same state as JSON text, what the sync reads on stdin (much faster in Ansible than
       C(mail_accounts_render | to_json) for thousands of people); its O(existing) may be
       the database's JSON text itself.
+    - C(mail_accounts_resets(accounts, existing=None)) lists the account ids whose password
+      the next sync sets again (an existing mailbox with a new C(password_reset) token).
+    - C(mail_accounts_reused(accounts, history=None, policy=None)) lists the records whose
+      reset password reuses one of the mailbox's last passwords; O(history) maps account id
+      to stored hashes, oldest first (C(mail_accounts_resets) says whose to read).
+    - A person's C(restore) token, when it changes, lifts a suspension the inactivity job
+      made; the sync keeps such a suspension otherwise.
     - O(accounts) holds C(domain) (where addresses are issued), C(domains) (hosted domains;
       an item with C(alias_of) is an alias domain, C(send_until) a date), C(organizations),
       C(people), C(lists), C(duplicates), C(must_change) and C(quota_mb) (per C(person) and
@@ -290,6 +297,53 @@ def _safe_organizations(accounts, add):
         return []
 
 
+def _reset_due(known, reset):
+    """Whether the inventory's password is to be stored: a new mailbox, or a new reset token."""
+    return known is None or _text(known.get('password_reset')) != reset
+
+
+def _with_passwords(accounts):
+    """(account_id, label, role, login, password, reset token) of every record with a password."""
+    for label, local, org, _parent in _organizations(accounts):
+        if org.get('password') is not None:
+            yield ('org:' + local, label, 'user', local, org['password'],
+                   _text(org.get('password_reset') or 'initial'))
+    for person in accounts.get('people') or []:
+        if person.get('password') is not None and person.get('state', 'active') != 'terminated':
+            yield (_text(person['id']), _person_label(person), person.get('role', 'user'),
+                   _text(person.get('address')), person['password'],
+                   _text(person.get('password_reset') or 'initial'))
+
+
+def mail_accounts_resets(accounts, existing=None):
+    """account_id of every existing mailbox whose inventory password_reset token is new:
+    the mailboxes whose password the next sync sets again."""
+    if isinstance(existing, str):
+        existing = json.loads(existing)
+    accounts = _plain(accounts)
+    known = {_text(row['account_id']): row for row in _plain(existing) or []}
+    return sorted(account_id for account_id, _label, _role, _login, _pw, reset in _with_passwords(accounts)
+                  if account_id in known and _reset_due(known[account_id], reset))
+
+
+def mail_accounts_reused(accounts, history=None, policy=None):
+    """Every record whose inventory password (about to be set again by a reset) is one of
+    the mailbox's last passwords (Điều 4.2, 2025 text). O(history) maps account_id to the
+    stored hashes of its current and earlier passwords, oldest first; records not in it are
+    not checked. Problems name the record and the rule, never the password."""
+    if isinstance(history, str):
+        history = json.loads(history or '{}')
+    accounts, history = _plain(accounts), _plain(history) or {}
+    policy = _password._checked_policy('mail_accounts_reused', _plain(policy))
+    reused = _password.MSG_REUSED.format(history=int(policy['history']))
+    problems = []
+    for account_id, label, _role, _login, password, _reset in _with_passwords(accounts):
+        previous = history.get(account_id)
+        if previous and _password.mail_password_reused(password, previous, policy=policy):
+            problems.append('%s: the reset password %s - set another one in the vault' % (label, reused))
+    return problems
+
+
 def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     """The state the mailbox database must hold (see DOCUMENTATION)."""
     accounts, existing, hashing = _plain(accounts), _plain(existing), _plain(hashing or {})
@@ -305,9 +359,9 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
                    organization=extra.get('organization'), unit=extra.get('unit'),
                    role=extra.get('role', 'user'), state=extra.get('state', 'active'),
                    quota_bytes=int(extra.get('quota_mb') or quota.get(kind, 0)) * 1048576,
-                   password=None, password_reset=reset, must_change=must_change)
-        known = existing.get(account_id)
-        if password is not None and (known is None or _text(known.get('password_reset')) != reset):
+                   password=None, password_reset=reset, must_change=must_change,
+                   restore=_text(extra.get('restore')) or None)
+        if password is not None and _reset_due(existing.get(account_id), reset):
             to_hash.append((row, password))
         mailboxes.append(row)
 
@@ -343,7 +397,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
                 organization=person.get('organization'),
                 unit='%s.%s' % (unit, person.get('organization')) if unit else None,
                 role=person.get('role', 'user'), state=person.get('state', 'active'),
-                quota_mb=person.get('quota_mb'))
+                quota_mb=person.get('quota_mb'), restore=person.get('restore'))
         if person.get('state', 'active') == 'terminated':
             continue
         for alias in person.get('aliases') or []:
@@ -404,4 +458,6 @@ class FilterModule:
             'mail_accounts_errors': mail_accounts_errors,
             'mail_accounts_render': mail_accounts_render,
             'mail_accounts_render_json': mail_accounts_render_json,
+            'mail_accounts_resets': mail_accounts_resets,
+            'mail_accounts_reused': mail_accounts_reused,
         }

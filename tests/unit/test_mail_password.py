@@ -439,4 +439,5 @@ def test_documentation_is_yaml():
 
 def test_filter_module_maps_names():
     assert set(mail_password.FilterModule().filters()) == {
-        'mail_password_errors', 'mail_password_hash', 'mail_password_hash_many', 'mail_password_verify'}
+        'mail_password_errors', 'mail_password_hash', 'mail_password_hash_many', 'mail_password_verify',
+        'mail_password_reused'}
