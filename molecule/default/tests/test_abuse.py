@@ -65,7 +65,7 @@ def wait_until(check, timeout, what):
 # Runs in example.net's server: failed logins to the province's server over
 # IMAP, POP3, SMTP AUTH (submission) and the webmail, or a probe of its ports.
 ATTACK = textwrap.dedent('''
-    import http.cookiejar, imaplib, poplib, re, smtplib, socket, ssl, sys, urllib.parse, urllib.request
+    import http.cookiejar, imaplib, poplib, re, smtplib, socket, ssl, sys, urllib.error, urllib.parse, urllib.request
     ip, kind, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
     user, bad = 'ductm@bacgiang.gov.vn', 'Not-The-Password-1!'
@@ -90,7 +90,10 @@ ATTACK = textwrap.dedent('''
         token = re.search(r'name="_token" value="([^"]+)"', page).group(1)
         form = urllib.parse.urlencode({'_token': token, '_task': 'login', '_action': 'login', '_timezone': 'UTC',
                                        '_url': '', '_user': user, '_pass': bad}).encode()
-        opener.open(urllib.request.Request('https://%s/?_task=login' % ip, data=form, headers=head), timeout=20).read()
+        try:
+            opener.open(urllib.request.Request('https://%s/?_task=login' % ip, data=form, headers=head), timeout=20)
+        except urllib.error.HTTPError as error:
+            assert error.code == 401, error  # Roundcube's answer to a failed login
     def probe():
         shut = []
         for port in (143, 993, 110, 995, 587, 465, 4190, 443):
