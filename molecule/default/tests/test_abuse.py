@@ -11,6 +11,8 @@ Mass sending uses the real default limit (250 outside recipients in 10
 minutes): counting happens at RCPT time, so 251 RCPT commands in one session,
 without DATA, cross it in a second and send nothing to anybody."""
 
+import email
+import email.policy
 import json
 import os
 import subprocess
@@ -78,8 +80,9 @@ ATTACK = textwrap.dedent('''
         try: c.pass_(bad)
         except poplib.error_proto: pass
     def smtp():
-        c = smtplib.SMTP(ip, 587, timeout=20); c.starttls(context=ctx)
-        try: c.login(user, bad)
+        c = smtplib.SMTP(ip, 587, timeout=20); c.starttls(context=ctx); c.ehlo()
+        c.user, c.password = user, bad
+        try: c.auth('PLAIN', c.auth_plain)  # one attempt (login() would try LOGIN too)
         except smtplib.SMTPAuthenticationError: pass
     def webmail():
         jar = http.cookiejar.CookieJar()
@@ -171,6 +174,8 @@ def test_a_burst_of_failed_logins_is_banned_on_every_port_then_lifted(host, atta
 def mass_sender(server, lab, host):
     """longnv2@ sends to one more outside recipient than the limit allows, in one session."""
     limit = REGULATION['regulation_send_limit']['messages']
+    # What this account sent outside before (other tests) must not count here.
+    psql(host, "DELETE FROM sendlimit_events WHERE account = '%s'" % LONG2)
     replies = []
     with server.submission(LONG2, password(lab, 'BG0002')) as client:
         client.mail(LONG2)
@@ -209,7 +214,10 @@ def test_the_administrators_are_told_who_from_where_how_many(mass_sender, server
             client.select('INBOX', readonly=True)
             _typ, data = client.search(None, 'SUBJECT', '"Sending blocked: %s"' % LONG2)
             ids = data[0].split()
-            return client.fetch(ids[-1], '(BODY.PEEK[TEXT])')[1][0][1].decode() if ids else None
+            if not ids:
+                return None
+            raw = client.fetch(ids[-1], '(BODY.PEEK[])')[1][0][1]
+            return email.message_from_bytes(raw, policy=email.policy.default).get_content()
         finally:
             client.logout()
     body = wait_until(alert, 60, 'the alert in longnv@\'s mailbox')
@@ -244,7 +252,8 @@ def sieve(server, lab):
     yield install
     with server.managesieve(DUC, password(lab, 'BG0004')) as session:
         session.command(b'SETACTIVE ""')
-        session.command(b'DELETESCRIPT "test-abuse"')
+        if b'"test-abuse"' in b''.join(session.command(b'LISTSCRIPTS')):
+            session.command(b'DELETESCRIPT "test-abuse"')
 
 
 def alice_has(needle):
@@ -253,7 +262,7 @@ def alice_has(needle):
 
 
 def test_a_redirect_outside_the_allow_list_is_refused_and_kept(sieve, server, lab, host):
-    sieve('require ["redirect"];\nredirect "%s";\n' % ALICE)
+    sieve('redirect "%s";\n' % ALICE)
     msg = new_message(LONG, DUC, subject='Không được chuyển ra ngoài')
     with server.submission(LONG, password(lab, 'BG0001')) as client:
         client.send_message(msg)
@@ -267,7 +276,7 @@ def test_a_redirect_outside_the_allow_list_is_refused_and_kept(sieve, server, la
 
 
 def test_a_redirect_to_an_allowed_domain_works(sieve, server, lab):
-    sieve('require ["redirect"];\nredirect "%s";\n' % HOA)
+    sieve('redirect "%s";\n' % HOA)
     msg = new_message(LONG, DUC, subject='Chuyển trong tỉnh')
     with server.submission(LONG, password(lab, 'BG0001')) as client:
         client.send_message(msg)
@@ -275,8 +284,10 @@ def test_a_redirect_to_an_allowed_domain_works(sieve, server, lab):
 
 
 def test_a_vacation_reply_still_goes_outside(sieve, server):
-    sieve('require ["vacation"];\nvacation :days 1 :subject "Vang mat" "Toi dang di cong tac.";\n')
     msg = new_message(ALICE, DUC, subject='Hỏi việc')
+    # A new handle each run: Sieve answers a sender once per handle and period.
+    sieve('require ["vacation"];\nvacation :days 1 :handle "%s" :subject "Vang mat" "Toi dang di cong tac.";\n'
+          % msg['Message-ID'])
     with server.smtp() as client:  # the runner is example.net's second sending host
         client.send_message(msg)
     found = wait_until(lambda: alice_has(msg['Message-ID']), 60, 'the vacation reply at example.net')
