@@ -303,3 +303,23 @@ def test_a_list_member_outside_the_allow_list_fails_before_any_host_is_touched(l
     assert ('list #%d (doitac.stttt): member canbo@gmail.com is outside the forwarding allow-list'
             % len(lists)) in result.stdout
     assert psql(host, 'SELECT count(*) FROM aliases') == before
+
+
+# --- The services themselves --------------------------------------------------------
+@pytest.mark.parametrize('service', ['fail2ban', 'congvu-sendlimit.socket'])
+def test_service_running_and_enabled(host, service):
+    unit = host.service(service)
+    assert unit.is_running and unit.is_enabled
+
+
+def test_the_sending_limit_service_keeps_its_password_and_has_only_its_rights(host):
+    config = host.file('/etc/congvu-mail/sendlimit.json')
+    assert (config.user, config.group, config.mode) == ('root', 'congvu-sendlimit', 0o640)
+    secret = json.loads(config.content_string)['database']['password']
+    base = "PGPASSWORD='%s' psql -XAtq -h localhost -U mail_sendlimit -d mail -c " % secret
+    assert host.run(base + "'SELECT count(*) FROM sendlimit_events'").rc == 0
+    for query in ("'SELECT address FROM mailboxes LIMIT 1'",
+                  "\"UPDATE sendlimit_blocks SET released_at = now() WHERE false\"",
+                  "\"DELETE FROM sendlimit_events WHERE false\""):
+        refused = host.run(base + query)
+        assert refused.rc != 0 and 'permission denied' in refused.stderr, query
