@@ -26,9 +26,11 @@ DOCUMENTATION = r"""
   name: mail_accounts
   short_description: Check the inventory's accounts and render the mailbox database's state
   description:
-    - C(mail_accounts_errors(accounts, policy=None)) lists every problem of every record
-      (organisation, unit, person, list, domain), each naming the record, the rule and what
-      to do; never a password. Empty when the inventory is good.
+    - C(mail_accounts_errors(accounts, policy=None, forward_allowed=None)) lists every problem
+      of every record (organisation, unit, person, list, domain), each naming the record, the
+      rule and what to do; never a password. Empty when the inventory is good. With
+      O(forward_allowed) (domain patterns, see mail_forward), a list member outside the
+      hosted domains and those patterns is a problem too.
     - C(mail_accounts_render(accounts, existing=None, policy=None, hashing=None)) gives the
       state the database must hold. O(existing) is what the database already holds (one dict
       per mailbox with C(account_id), C(address), C(password_reset)): issued addresses are
@@ -95,6 +97,7 @@ def _sibling(name):
 
 _address = _sibling('mail_address')
 _password = _sibling('mail_password')
+_forward = _sibling('mail_forward')
 
 
 def _text(value):
@@ -184,8 +187,11 @@ def _plain(value):
     return value
 
 
-def mail_accounts_errors(accounts, policy=None):
-    """Every problem of every record, as "<record>: <rule> - <what to do>"."""
+def mail_accounts_errors(accounts, policy=None, forward_allowed=None):
+    """Every problem of every record, as "<record>: <rule> - <what to do>".
+
+    forward_allowed: the domain patterns list members outside the hosted domains
+    may have (mail_forward.py); None checks nothing."""
     if not isinstance(accounts, Mapping):
         raise AnsibleFilterError('mail_accounts_errors: expected the accounts model as a dict')
     # The policy too: read once here rather than through Ansible's lazy mapping per password.
@@ -281,6 +287,11 @@ def mail_accounts_errors(accounts, policy=None):
         for member in mlist.get('members') or []:
             if '@' not in _text(member) and _text(member) not in seen_ids and _text(member) not in org_locals:
                 add('%s: member %s is neither a person id nor an organisation - fix the member list' % (label, member))
+            elif '@' in _text(member) and forward_allowed is not None and not _forward.mail_forward_allowed(
+                    member, list(forward_allowed) + names):
+                add('%s: member %s is outside the forwarding allow-list (no automatic forwarding to '
+                    'non-government mailboxes) - remove it, or add its domain to regulation_forward_allowed_domains'
+                    % (label, member))
 
     if accounts.get('duplicates', 'number') not in ('number', 'organization', 'citizen_id'):
         add('accounts_duplicates %r: not one of number, organization, citizen_id' % accounts.get('duplicates'))

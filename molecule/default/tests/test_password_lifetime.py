@@ -36,7 +36,7 @@ ADMIN = 'BG0001'          # longnv, administrator: 90 days
 USER = 'BG0004'           # ductm, user: 180 days
 WARNED = 'BG0003'         # tuyetdta
 INACTIVE = 'BG0005'       # hoalt
-ADMINISTRATOR = 'longnv@bacgiang.gov.vn'   # lifecycle_administrators of the lab
+ADMINISTRATOR = 'longnv@bacgiang.gov.vn'   # mail_admins of the lab
 
 
 def run_job(host):
