@@ -49,8 +49,11 @@ DOCUMENTATION = r"""
       made; the sync keeps such a suspension otherwise.
     - O(accounts) holds C(domain) (where addresses are issued), C(domains) (hosted domains;
       an item with C(alias_of) is an alias domain, C(send_until) a date), C(organizations),
-      C(people), C(lists), C(duplicates), C(must_change) and C(quota_mb) (per C(person) and
-      C(organization)). The README documents the model with a worked example.
+      C(people), C(lists), C(duplicates), C(must_change), C(quota_mb) (per C(person) and
+      C(organization)), C(role_addresses) (local parts such as postmaster and abuse that
+      reach the administrators) and C(postmaster) (who they are: person ids, organisations
+      or addresses; empty means every active person with role admin). The README
+      documents the model with a worked example.
   positional: _input
   options:
     _input:
@@ -293,9 +296,38 @@ def mail_accounts_errors(accounts, policy=None, forward_allowed=None):
                     'non-government mailboxes) - remove it, or add its domain to regulation_forward_allowed_domains'
                     % (label, member))
 
+    # postmaster@ (RFC 5321) and abuse@ (RFC 2142): every hosted domain has them.
+    list_locals = {_text(m.get('address')) for m in accounts.get('lists') or []}
+    for name in accounts.get('role_addresses') or []:
+        name = _text(name)
+        for problem in _address.mail_address_errors(name):
+            add('role address %s: %s' % (name, problem))
+        taken = org_locals.get(name) or ('a list' if name in list_locals else None) or next(
+            (_person_label(p) for p in accounts.get('people') or []
+             if name in (p.get('aliases') or []) or _text(p.get('address')).split('@')[0] == name), None)
+        if taken:
+            add('role address %s: it is also the address of %s - mail to %s@ must reach the administrators; '
+                'rename that one' % (name, taken, name))
+    if accounts.get('role_addresses') and not _role_targets(accounts):
+        add('accounts_postmaster: nobody receives postmaster@ mail - name people or addresses there, '
+            'or give an active person role admin')
+    for target in accounts.get('postmaster') or []:
+        target = _text(target)
+        if '@' not in target and target not in seen_ids and target not in org_locals:
+            add('accounts_postmaster: %s is neither a person id, an organisation nor an address - fix it' % target)
+
     if accounts.get('duplicates', 'number') not in ('number', 'organization', 'citizen_id'):
         add('accounts_duplicates %r: not one of number, organization, citizen_id' % accounts.get('duplicates'))
     return problems
+
+
+def _role_targets(accounts):
+    """Who receives postmaster@ and abuse@: accounts_postmaster, or every active admin person."""
+    named = [_text(t) for t in accounts.get('postmaster') or []]
+    if named:
+        return named
+    return [_text(p.get('id')) for p in accounts.get('people') or []
+            if p.get('role', 'user') == 'admin' and p.get('state', 'active') == 'active']
 
 
 def _safe_organizations(accounts, add):
@@ -390,7 +422,8 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     # now the province's (the 2025 merger moves everybody to the new domain).
     issued = {pid: '%s@%s' % (_text(row['address']).split('@')[0], domain)
               for pid, row in existing.items() if not pid.startswith('org:')}
-    reserved = set(org_address) | {_text(m.get('address')) for m in accounts.get('lists') or []}
+    reserved = (set(org_address) | {_text(m.get('address')) for m in accounts.get('lists') or []}
+                | {_text(name) for name in accounts.get('role_addresses') or []})
     for person in people:
         reserved.update(person.get('aliases') or [])
     addresses = _address.mail_assign_addresses(
@@ -432,6 +465,11 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
             else:
                 goto = org_address.get(member, member)
             aliases.append({'address': list_address, 'goto': goto})
+
+    for name in accounts.get('role_addresses') or []:
+        for target in _role_targets(accounts):
+            goto = addresses.get(target) or org_address.get(target) or target
+            aliases.append({'address': '%s@%s' % (_text(name), domain), 'goto': goto})
 
     hashes = _password.mail_password_hash_many(
         [(row['account_id'], password) for row, password in to_hash],

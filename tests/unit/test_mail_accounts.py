@@ -403,3 +403,41 @@ def test_ansible_data_is_read_as_ansible_renders_it(tmp_path, hash_settings):
     assert mail_password.mail_password_verify('Long2-2026!', by_id['BG0002']['password'])
     assert {'address': 'giamdoc.stttt@bacgiang.gov.vn', 'goto': 'longnv@bacgiang.gov.vn'} in direct['aliases']
     assert any(a['address'] == 'toanthe.stttt@bacgiang.gov.vn' for a in direct['aliases'])
+
+
+# --- postmaster@ and abuse@ (RFC 5321, RFC 2142) ----------------------------------------------
+def test_postmaster_and_abuse_reach_the_active_administrators(model, render):
+    model['role_addresses'] = ['postmaster', 'abuse']
+    person(model, 'BG0004')['role'] = 'admin'
+    person(model, 'BG0004')['state'] = 'suspended'
+    aliases = {(a['address'], a['goto']) for a in render(model)['aliases']}
+    assert {('postmaster@' + DOMAIN, 'longnv@' + DOMAIN), ('abuse@' + DOMAIN, 'longnv@' + DOMAIN)} <= aliases
+    assert not any(goto == 'ductm@' + DOMAIN for address, goto in aliases if address.startswith('postmaster@'))
+
+
+def test_postmaster_can_name_people_organisations_and_addresses(model, render, policy):
+    model['role_addresses'] = ['postmaster']
+    model['postmaster'] = ['BG0003', 'stttt', 'quantri@bacninh.gov.vn']
+    assert mail_accounts_errors(model, policy=policy) == []
+    goto = {a['goto'] for a in render(model)['aliases'] if a['address'] == 'postmaster@' + DOMAIN}
+    assert goto == {'tuyetdta@' + DOMAIN, 'stttt@' + DOMAIN, 'quantri@bacninh.gov.vn'}
+
+
+def test_postmaster_is_never_issued_nor_taken(model, render, policy):
+    model['role_addresses'] = ['postmaster', 'abuse']
+    model['people'].append({'id': 'BG0009', 'name': 'Nguyễn Văn Abuse', 'password': 'Abuse-2026-Pass!',
+                            'address': 'abuse@' + DOMAIN})
+    person(model, 'BG0003')['aliases'] = ['postmaster']
+    problems = mail_accounts_errors(model, policy=policy)
+    assert any(p.startswith('role address postmaster: it is also the address of') for p in problems), problems
+    assert any(p.startswith('role address abuse: it is also the address of') for p in problems), problems
+
+
+def test_postmaster_needs_somebody(model, policy):
+    model['role_addresses'] = ['postmaster']
+    person(model, 'BG0001')['role'] = 'user'
+    problems = mail_accounts_errors(model, policy=policy)
+    assert any(p.startswith('accounts_postmaster: nobody receives postmaster@ mail') for p in problems), problems
+    model['postmaster'] = ['BG0404']
+    problems = mail_accounts_errors(model, policy=policy)
+    assert any('BG0404 is neither a person id' in p for p in problems), problems
