@@ -29,6 +29,8 @@ import uuid
 from email.message import EmailMessage
 from pathlib import Path
 
+import yaml
+
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / 'artifacts'
 # The lab's names (inventories/lab): the server and the names mail clients ask.
@@ -340,6 +342,15 @@ def run_playbook(playbook, extra_vars=None, check=False):
     if check and result.returncode != 0:
         raise AssertionError('%s failed:\n%s\n%s' % (playbook, result.stdout[-4000:], result.stderr[-2000:]))
     return result
+
+
+def scenario_vars():
+    """The Molecule scenario's settings of the province's server on the simulated
+    Internet (group_vars/internet_province.yml), with its test network's first
+    three octets (CONGVU_NET, as molecule.yml reads it) filled in as Ansible does."""
+    path = Path(os.environ.get('MOLECULE_SCENARIO_DIRECTORY', '.')) / 'group_vars' / 'internet_province.yml'
+    net = os.environ.get('CONGVU_NET') or '172.30.200'
+    return yaml.safe_load(path.read_text(encoding='utf-8').replace('{{ internet_net }}', net))
 
 
 def psql(host, query):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mailtest import new_message, psql, run_playbook
+from mailtest import new_message, psql, run_playbook, scenario_vars
 
 DOMAIN = 'bacgiang.gov.vn'
 LONG = 'longnv@' + DOMAIN        # BG0001, the lab's administrator (mail_admins)
@@ -39,8 +39,7 @@ MAIL_IP = NET + '.10'
 FOREIGN = '%s-%s-foreign' % (PREFIX, SCENARIO)
 PROJECT = Path(__file__).resolve().parents[3]
 REGULATION = yaml.safe_load((PROJECT / 'roles' / 'regulation' / 'defaults' / 'main.yml').read_text(encoding='utf-8'))
-GROUP_VARS = yaml.safe_load((Path(os.environ.get('MOLECULE_SCENARIO_DIRECTORY', '.')) / 'group_vars'
-                             / 'internet_province.yml').read_text(encoding='utf-8'))
+GROUP_VARS = scenario_vars()
 
 
 def password(lab, person_id):

@@ -28,7 +28,7 @@ import py7zr
 import pytest
 import yaml
 
-from mailtest import PROJECT, new_message
+from mailtest import PROJECT, new_message, scenario_vars
 
 DOMAIN = 'bacgiang.gov.vn'
 OUTSIDER = 'vanthu@example.net'
@@ -433,7 +433,8 @@ def test_rspamd_asks_only_the_configured_dns_servers(host):
     # Internet's DNS server (group_vars/internet_province.yml).
     scenario = Path(os.environ.get('MOLECULE_SCENARIO_DIRECTORY', '.')) / 'group_vars' / 'internet_province.yml'
     settings = scenario if scenario.exists() else PROJECT / 'inventories/lab/group_vars/all/hygiene.yml'
-    wanted = yaml.safe_load(settings.read_text(encoding='utf-8'))['rspamd_dns_servers']
+    wanted = (scenario_vars() if scenario.exists() else yaml.safe_load(settings.read_text(encoding='utf-8')))[
+        'rspamd_dns_servers']
     options = host.check_output('rspamadm configdump options')
     servers = re.findall(r'"([\d.:]+)"', options.split('nameserver', 1)[1].split(']')[0])
     assert servers == wanted

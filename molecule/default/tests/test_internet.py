@@ -17,7 +17,7 @@ import dns.resolver
 import pytest
 import yaml
 
-from mailtest import new_message, run_playbook
+from mailtest import new_message, run_playbook, scenario_vars
 
 DOMAIN = 'bacgiang.gov.vn'
 LONG = 'longnv@' + DOMAIN        # BG0001
@@ -26,8 +26,7 @@ ALICE = 'alice@example.net'
 SCENARIO = os.environ.get('MOLECULE_SCENARIO_NAME', 'lab')
 PREFIX = os.environ.get('CONGVU_PREFIX') or 'congvu'
 # The province's server on the simulated Internet: the scenario's group_vars.
-NETWORK = yaml.safe_load((Path(os.environ.get('MOLECULE_SCENARIO_DIRECTORY', '.')) / 'group_vars'
-                          / 'internet_province.yml').read_text(encoding='utf-8'))
+NETWORK = scenario_vars()
 MAIL_IP = NETWORK['dns_mail_ipv4']
 DNS_IP = NETWORK['rspamd_dns_servers'][0].split(':')[0]
 FOREIGN = '%s-%s-foreign' % (PREFIX, SCENARIO)
