@@ -15,7 +15,6 @@ from pathlib import Path
 import dkim
 import dns.resolver
 import pytest
-import yaml
 
 from mailtest import new_message, run_playbook, scenario_vars
 
