@@ -26,9 +26,11 @@ DOCUMENTATION = r"""
   name: mail_accounts
   short_description: Check the inventory's accounts and render the mailbox database's state
   description:
-    - C(mail_accounts_errors(accounts, policy=None)) lists every problem of every record
-      (organisation, unit, person, list, domain), each naming the record, the rule and what
-      to do; never a password. Empty when the inventory is good.
+    - C(mail_accounts_errors(accounts, policy=None, forward_allowed=None)) lists every problem
+      of every record (organisation, unit, person, list, domain), each naming the record, the
+      rule and what to do; never a password. Empty when the inventory is good. With
+      O(forward_allowed) (domain patterns, see mail_forward), a list member outside the
+      hosted domains and those patterns is a problem too.
     - C(mail_accounts_render(accounts, existing=None, policy=None, hashing=None)) gives the
       state the database must hold. O(existing) is what the database already holds (one dict
       per mailbox with C(account_id), C(address), C(password_reset)): issued addresses are
@@ -38,10 +40,20 @@ DOCUMENTATION = r"""
       same state as JSON text, what the sync reads on stdin (much faster in Ansible than
       C(mail_accounts_render | to_json) for thousands of people); its O(existing) may be
       the database's JSON text itself.
+    - C(mail_accounts_resets(accounts, existing=None)) lists the account ids whose password
+      the next sync sets again (an existing mailbox with a new C(password_reset) token).
+    - C(mail_accounts_reused(accounts, history=None, policy=None)) lists the records whose
+      reset password reuses one of the mailbox's last passwords; O(history) maps account id
+      to stored hashes, oldest first (C(mail_accounts_resets) says whose to read).
+    - A person's C(restore) token, when it changes, lifts a suspension the inactivity job
+      made; the sync keeps such a suspension otherwise.
     - O(accounts) holds C(domain) (where addresses are issued), C(domains) (hosted domains;
       an item with C(alias_of) is an alias domain, C(send_until) a date), C(organizations),
-      C(people), C(lists), C(duplicates), C(must_change) and C(quota_mb) (per C(person) and
-      C(organization)). The README documents the model with a worked example.
+      C(people), C(lists), C(duplicates), C(must_change), C(quota_mb) (per C(person) and
+      C(organization)), C(role_addresses) (local parts such as postmaster and abuse that
+      reach the administrators) and C(postmaster) (who they are: person ids, organisations
+      or addresses; empty means every active person with role admin). The README
+      documents the model with a worked example.
   positional: _input
   options:
     _input:
@@ -88,6 +100,7 @@ def _sibling(name):
 
 _address = _sibling('mail_address')
 _password = _sibling('mail_password')
+_forward = _sibling('mail_forward')
 
 
 def _text(value):
@@ -177,8 +190,11 @@ def _plain(value):
     return value
 
 
-def mail_accounts_errors(accounts, policy=None):
-    """Every problem of every record, as "<record>: <rule> - <what to do>"."""
+def mail_accounts_errors(accounts, policy=None, forward_allowed=None):
+    """Every problem of every record, as "<record>: <rule> - <what to do>".
+
+    forward_allowed: the domain patterns list members outside the hosted domains
+    may have (mail_forward.py); None checks nothing."""
     if not isinstance(accounts, Mapping):
         raise AnsibleFilterError('mail_accounts_errors: expected the accounts model as a dict')
     # The policy too: read once here rather than through Ansible's lazy mapping per password.
@@ -274,10 +290,44 @@ def mail_accounts_errors(accounts, policy=None):
         for member in mlist.get('members') or []:
             if '@' not in _text(member) and _text(member) not in seen_ids and _text(member) not in org_locals:
                 add('%s: member %s is neither a person id nor an organisation - fix the member list' % (label, member))
+            elif '@' in _text(member) and forward_allowed is not None and not _forward.mail_forward_allowed(
+                    member, list(forward_allowed) + names):
+                add('%s: member %s is outside the forwarding allow-list (no automatic forwarding to '
+                    'non-government mailboxes) - remove it, or add its domain to regulation_forward_allowed_domains'
+                    % (label, member))
+
+    # postmaster@ (RFC 5321) and abuse@ (RFC 2142): every hosted domain has them.
+    list_locals = {_text(m.get('address')) for m in accounts.get('lists') or []}
+    for name in accounts.get('role_addresses') or []:
+        name = _text(name)
+        for problem in _address.mail_address_errors(name):
+            add('role address %s: %s' % (name, problem))
+        taken = org_locals.get(name) or ('a list' if name in list_locals else None) or next(
+            (_person_label(p) for p in accounts.get('people') or []
+             if name in (p.get('aliases') or []) or _text(p.get('address')).split('@')[0] == name), None)
+        if taken:
+            add('role address %s: it is also the address of %s - mail to %s@ must reach the administrators; '
+                'rename that one' % (name, taken, name))
+    if accounts.get('role_addresses') and not _role_targets(accounts):
+        add('accounts_postmaster: nobody receives postmaster@ mail - name people or addresses there, '
+            'or give an active person role admin')
+    for target in accounts.get('postmaster') or []:
+        target = _text(target)
+        if '@' not in target and target not in seen_ids and target not in org_locals:
+            add('accounts_postmaster: %s is neither a person id, an organisation nor an address - fix it' % target)
 
     if accounts.get('duplicates', 'number') not in ('number', 'organization', 'citizen_id'):
         add('accounts_duplicates %r: not one of number, organization, citizen_id' % accounts.get('duplicates'))
     return problems
+
+
+def _role_targets(accounts):
+    """Who receives postmaster@ and abuse@: accounts_postmaster, or every active admin person."""
+    named = [_text(t) for t in accounts.get('postmaster') or []]
+    if named:
+        return named
+    return [_text(p.get('id')) for p in accounts.get('people') or []
+            if p.get('role', 'user') == 'admin' and p.get('state', 'active') == 'active']
 
 
 def _safe_organizations(accounts, add):
@@ -288,6 +338,53 @@ def _safe_organizations(accounts, add):
         add('organizations: %s - give each organisation a name (or commune) and, if needed, an abbreviation'
             % error)
         return []
+
+
+def _reset_due(known, reset):
+    """Whether the inventory's password is to be stored: a new mailbox, or a new reset token."""
+    return known is None or _text(known.get('password_reset')) != reset
+
+
+def _with_passwords(accounts):
+    """(account_id, label, role, login, password, reset token) of every record with a password."""
+    for label, local, org, _parent in _organizations(accounts):
+        if org.get('password') is not None:
+            yield ('org:' + local, label, 'user', local, org['password'],
+                   _text(org.get('password_reset') or 'initial'))
+    for person in accounts.get('people') or []:
+        if person.get('password') is not None and person.get('state', 'active') != 'terminated':
+            yield (_text(person['id']), _person_label(person), person.get('role', 'user'),
+                   _text(person.get('address')), person['password'],
+                   _text(person.get('password_reset') or 'initial'))
+
+
+def mail_accounts_resets(accounts, existing=None):
+    """account_id of every existing mailbox whose inventory password_reset token is new:
+    the mailboxes whose password the next sync sets again."""
+    if isinstance(existing, str):
+        existing = json.loads(existing)
+    accounts = _plain(accounts)
+    known = {_text(row['account_id']): row for row in _plain(existing) or []}
+    return sorted(account_id for account_id, _label, _role, _login, _pw, reset in _with_passwords(accounts)
+                  if account_id in known and _reset_due(known[account_id], reset))
+
+
+def mail_accounts_reused(accounts, history=None, policy=None):
+    """Every record whose inventory password (about to be set again by a reset) is one of
+    the mailbox's last passwords (Điều 4.2, 2025 text). O(history) maps account_id to the
+    stored hashes of its current and earlier passwords, oldest first; records not in it are
+    not checked. Problems name the record and the rule, never the password."""
+    if isinstance(history, str):
+        history = json.loads(history or '{}')
+    accounts, history = _plain(accounts), _plain(history) or {}
+    policy = _password._checked_policy('mail_accounts_reused', _plain(policy))
+    reused = _password.MSG_REUSED.format(history=int(policy['history']))
+    problems = []
+    for account_id, label, _role, _login, password, _reset in _with_passwords(accounts):
+        previous = history.get(account_id)
+        if previous and _password.mail_password_reused(password, previous, policy=policy):
+            problems.append('%s: the reset password %s - set another one in the vault' % (label, reused))
+    return problems
 
 
 def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
@@ -305,9 +402,9 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
                    organization=extra.get('organization'), unit=extra.get('unit'),
                    role=extra.get('role', 'user'), state=extra.get('state', 'active'),
                    quota_bytes=int(extra.get('quota_mb') or quota.get(kind, 0)) * 1048576,
-                   password=None, password_reset=reset, must_change=must_change)
-        known = existing.get(account_id)
-        if password is not None and (known is None or _text(known.get('password_reset')) != reset):
+                   password=None, password_reset=reset, must_change=must_change,
+                   restore=_text(extra.get('restore')) or None)
+        if password is not None and _reset_due(existing.get(account_id), reset):
             to_hash.append((row, password))
         mailboxes.append(row)
 
@@ -325,7 +422,8 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     # now the province's (the 2025 merger moves everybody to the new domain).
     issued = {pid: '%s@%s' % (_text(row['address']).split('@')[0], domain)
               for pid, row in existing.items() if not pid.startswith('org:')}
-    reserved = set(org_address) | {_text(m.get('address')) for m in accounts.get('lists') or []}
+    reserved = (set(org_address) | {_text(m.get('address')) for m in accounts.get('lists') or []}
+                | {_text(name) for name in accounts.get('role_addresses') or []})
     for person in people:
         reserved.update(person.get('aliases') or [])
     addresses = _address.mail_assign_addresses(
@@ -343,7 +441,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
                 organization=person.get('organization'),
                 unit='%s.%s' % (unit, person.get('organization')) if unit else None,
                 role=person.get('role', 'user'), state=person.get('state', 'active'),
-                quota_mb=person.get('quota_mb'))
+                quota_mb=person.get('quota_mb'), restore=person.get('restore'))
         if person.get('state', 'active') == 'terminated':
             continue
         for alias in person.get('aliases') or []:
@@ -367,6 +465,11 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
             else:
                 goto = org_address.get(member, member)
             aliases.append({'address': list_address, 'goto': goto})
+
+    for name in accounts.get('role_addresses') or []:
+        for target in _role_targets(accounts):
+            goto = addresses.get(target) or org_address.get(target) or target
+            aliases.append({'address': '%s@%s' % (_text(name), domain), 'goto': goto})
 
     hashes = _password.mail_password_hash_many(
         [(row['account_id'], password) for row, password in to_hash],
@@ -404,4 +507,6 @@ class FilterModule:
             'mail_accounts_errors': mail_accounts_errors,
             'mail_accounts_render': mail_accounts_render,
             'mail_accounts_render_json': mail_accounts_render_json,
+            'mail_accounts_resets': mail_accounts_resets,
+            'mail_accounts_reused': mail_accounts_reused,
         }

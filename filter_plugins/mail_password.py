@@ -22,6 +22,11 @@ DOCUMENTATION = r"""
       in several processes when there are many.
     - C(mail_password_verify(password, stored_hash)) tells whether a password matches a
       stored hash.
+    - C(mail_password_reused(password, previous, policy=None)) tells whether a password is
+      one of the last C(policy.history) ones (O(previous), stored hashes, oldest first).
+    - C(mail_password_expires(set_at, role='user', max_age_days=None)) is when a password
+      set at O(set_at) expires (C(regulation_password_max_age_days)); a plain function for
+      the server-side jobs, not a filter.
     - The numbers come from C(regulation_password_policy) and C(regulation_password_hash)
       (roles/regulation/defaults/main.yml). In a playbook, pass
       O(policy)=C(regulation_password_policy) so that inventory overrides apply; without
@@ -97,6 +102,7 @@ RETURN = r"""
     type: raw
 """
 
+import datetime
 import hashlib
 import hmac
 import importlib.util
@@ -290,11 +296,41 @@ def mail_password_errors(password, role='user', login=None, previous=None, polic
         errors.append(MSG_LOGIN)
 
     # Điều 4.2 (2025): not one of the last `history` passwords (oldest first in `previous`).
-    history = int(policy['history'])
-    if previous and history > 0:
-        if any(_verify(name, password, stored) for stored in list(previous)[-history:]):
-            errors.append(MSG_REUSED.format(history=history))
+    if _reused(name, password, previous, policy):
+        errors.append(MSG_REUSED.format(history=int(policy['history'])))
     return errors
+
+
+def _reused(filter_name, password, previous, policy):
+    history = int(policy['history'])
+    if not previous or history <= 0:
+        return False
+    return any(_verify(filter_name, password, stored) for stored in list(previous)[-history:])
+
+
+def mail_password_reused(password, previous, policy=None):
+    """True when `password` is one of the last policy.history passwords; `previous` holds
+    their stored hashes, oldest first (Điều 4.2, 2025 text)."""
+    name = 'mail_password_reused'
+    return _reused(name, password, previous, _checked_policy(name, policy))
+
+
+# --- Password age (Điều 4.2) ----------------------------------------------------
+
+def mail_password_expires(set_at, role='user', max_age_days=None):
+    """When a password set at `set_at` (a datetime) expires for `role`: set_at plus
+    max_age_days[role] days (regulation_password_max_age_days). None when it was
+    never set."""
+    name = 'mail_password_expires'
+    if max_age_days is None:
+        max_age_days = _regulation_default(name, 'regulation_password_max_age_days')
+    if not isinstance(max_age_days, Mapping) or role not in max_age_days:
+        raise AnsibleFilterError('%s: no maximum password age for role %r' % (name, role))
+    if set_at is None:
+        return None
+    if not isinstance(set_at, datetime.datetime):
+        raise AnsibleFilterError('%s: set_at must be a datetime' % name)
+    return set_at + datetime.timedelta(days=int(max_age_days[role]))
 
 
 # --- Hashing for Dovecot ----------------------------------------------------
@@ -488,5 +524,6 @@ class FilterModule(object):
             'mail_password_errors': mail_password_errors,
             'mail_password_hash': mail_password_hash,
             'mail_password_hash_many': mail_password_hash_many,
+            'mail_password_reused': mail_password_reused,
             'mail_password_verify': mail_password_verify,
         }

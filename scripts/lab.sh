@@ -19,7 +19,7 @@ up() {
     local publish=()
     for p in "${PORTS[@]}"; do publish+=(-p "127.0.0.1:$p"); done
     "$DOCKER" run -d --name "$NAME" --hostname mail.bacgiang.gov.vn \
-      --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns host \
+      --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns host \
       -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
       --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
       "${publish[@]}" "$IMAGE" /lib/systemd/systemd >/dev/null

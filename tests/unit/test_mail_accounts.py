@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mail_password
 from conftest import FILTER_PLUGINS
-from mail_accounts import AnsibleFilterError, mail_accounts_errors, mail_accounts_render, mail_accounts_render_json
+from mail_accounts import (AnsibleFilterError, mail_accounts_errors, mail_accounts_render, mail_accounts_render_json,
+                           mail_accounts_resets, mail_accounts_reused)
 
 DOMAIN = 'bacgiang.gov.vn'
 MERGED = 'bacninh.gov.vn'
@@ -246,6 +247,45 @@ def test_must_change_follows_the_setting(model, render):
     assert not any(r['must_change'] for r in render(model)['mailboxes'])
 
 
+# --- Restore token, resets and the password history (Điều 4.2, 7) ---------------
+
+def test_restore_token_is_rendered_per_person(model, render):
+    person(model, 'BG0004')['restore'] = '2026-11-29'
+    state = rows(render(model))
+    assert state['BG0004']['restore'] == '2026-11-29'
+    assert state['BG0003']['restore'] is None and state['org:stttt']['restore'] is None
+
+
+def test_resets_are_the_existing_mailboxes_with_a_new_token(model, render):
+    first = render(model)
+    assert mail_accounts_resets(model, existing=existing_of(first)) == []
+    person(model, 'BG0003')['password_reset'] = '2026-03-01'
+    model['organizations'][0]['password_reset'] = 'again'
+    model['people'].append({'id': 'BG0009', 'name': 'Lê Văn Mới', 'password': 'Moi-Pass-2026!'})  # new: no reset
+    assert mail_accounts_resets(model, existing=json.dumps(existing_of(first))) == ['BG0003', 'org:stttt']
+
+
+def test_reused_reset_passwords_are_reported_without_the_password(model, policy, hash_settings):
+    def hashed(password):
+        return mail_password.mail_password_hash(password, scheme=hash_settings['scheme'],
+                                                rounds=hash_settings['rounds'])
+    history = {'BG0003': [hashed('Old-Tuyet-2025!'), hashed('Tuyet-2026!')],   # current: the inventory's
+               'BG0004': [hashed('Other-Duc-2025!')]}
+    problems = mail_accounts_reused(model, history=json.dumps(history), policy=policy)
+    assert len(problems) == 1 and problems[0].startswith('person BG0003 (Đặng Thị Ánh Tuyết): ')
+    assert 'reuses one of the last %d passwords (Điều 4.2)' % policy['history'] in problems[0]
+    assert 'Tuyet-2026!' not in problems[0]
+    assert mail_accounts_reused(model, history=None, policy=policy) == []
+
+
+def test_only_the_last_passwords_count_on_reset(model, policy, hash_settings):
+    def hashed(password):
+        return mail_password.mail_password_hash(password, scheme=hash_settings['scheme'],
+                                                rounds=hash_settings['rounds'])
+    older = [hashed('Tuyet-2026!')] + [hashed('Filler-%d-2026!' % n) for n in range(policy['history'])]
+    assert mail_accounts_reused(model, history={'BG0003': older}, policy=policy) == []
+
+
 # --- Aliases, lists, senders ----------------------------------------------------
 
 def test_aliases_lists_and_senders(model, render):
@@ -363,3 +403,41 @@ def test_ansible_data_is_read_as_ansible_renders_it(tmp_path, hash_settings):
     assert mail_password.mail_password_verify('Long2-2026!', by_id['BG0002']['password'])
     assert {'address': 'giamdoc.stttt@bacgiang.gov.vn', 'goto': 'longnv@bacgiang.gov.vn'} in direct['aliases']
     assert any(a['address'] == 'toanthe.stttt@bacgiang.gov.vn' for a in direct['aliases'])
+
+
+# --- postmaster@ and abuse@ (RFC 5321, RFC 2142) ----------------------------------------------
+def test_postmaster_and_abuse_reach_the_active_administrators(model, render):
+    model['role_addresses'] = ['postmaster', 'abuse']
+    person(model, 'BG0004')['role'] = 'admin'
+    person(model, 'BG0004')['state'] = 'suspended'
+    aliases = {(a['address'], a['goto']) for a in render(model)['aliases']}
+    assert {('postmaster@' + DOMAIN, 'longnv@' + DOMAIN), ('abuse@' + DOMAIN, 'longnv@' + DOMAIN)} <= aliases
+    assert not any(goto == 'ductm@' + DOMAIN for address, goto in aliases if address.startswith('postmaster@'))
+
+
+def test_postmaster_can_name_people_organisations_and_addresses(model, render, policy):
+    model['role_addresses'] = ['postmaster']
+    model['postmaster'] = ['BG0003', 'stttt', 'quantri@bacninh.gov.vn']
+    assert mail_accounts_errors(model, policy=policy) == []
+    goto = {a['goto'] for a in render(model)['aliases'] if a['address'] == 'postmaster@' + DOMAIN}
+    assert goto == {'tuyetdta@' + DOMAIN, 'stttt@' + DOMAIN, 'quantri@bacninh.gov.vn'}
+
+
+def test_postmaster_is_never_issued_nor_taken(model, render, policy):
+    model['role_addresses'] = ['postmaster', 'abuse']
+    model['people'].append({'id': 'BG0009', 'name': 'Nguyễn Văn Abuse', 'password': 'Abuse-2026-Pass!',
+                            'address': 'abuse@' + DOMAIN})
+    person(model, 'BG0003')['aliases'] = ['postmaster']
+    problems = mail_accounts_errors(model, policy=policy)
+    assert any(p.startswith('role address postmaster: it is also the address of') for p in problems), problems
+    assert any(p.startswith('role address abuse: it is also the address of') for p in problems), problems
+
+
+def test_postmaster_needs_somebody(model, policy):
+    model['role_addresses'] = ['postmaster']
+    person(model, 'BG0001')['role'] = 'user'
+    problems = mail_accounts_errors(model, policy=policy)
+    assert any(p.startswith('accounts_postmaster: nobody receives postmaster@ mail') for p in problems), problems
+    model['postmaster'] = ['BG0404']
+    problems = mail_accounts_errors(model, policy=policy)
+    assert any('BG0404 is neither a person id' in p for p in problems), problems

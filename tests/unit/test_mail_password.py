@@ -439,4 +439,35 @@ def test_documentation_is_yaml():
 
 def test_filter_module_maps_names():
     assert set(mail_password.FilterModule().filters()) == {
-        'mail_password_errors', 'mail_password_hash', 'mail_password_hash_many', 'mail_password_verify'}
+        'mail_password_errors', 'mail_password_hash', 'mail_password_hash_many', 'mail_password_verify',
+        'mail_password_reused'}
+
+
+# --- mail_password_reused, mail_password_expires (Điều 4.2) -------------------
+
+def test_reused_is_the_history_rule_of_mail_password_errors(policy):
+    stored = [mail_password.mail_password_hash('Old-%d-Pass-2026!' % n, rounds=1000) for n in range(5)]
+    history = policy['history']
+    for n in range(5):
+        expected = n >= 5 - history
+        assert mail_password.mail_password_reused('Old-%d-Pass-2026!' % n, stored, policy=policy) is expected
+        assert (mail_password.MSG_REUSED.format(history=history) in mail_password.mail_password_errors(
+            'Old-%d-Pass-2026!' % n, previous=stored, policy=policy)) is expected
+    assert not mail_password.mail_password_reused('Old-1-Pass-2026!', [], policy=policy)
+
+
+def test_expiry_follows_the_role(regulation_defaults):
+    import datetime
+    ages = regulation_defaults['regulation_password_max_age_days']
+    set_at = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    for role, days in ages.items():
+        assert mail_password.mail_password_expires(set_at, role=role, max_age_days=ages) == \
+            set_at + datetime.timedelta(days=days)
+    # Without the ages given, the regulation role's defaults.
+    assert mail_password.mail_password_expires(set_at, role='admin') == \
+        set_at + datetime.timedelta(days=ages['admin'])
+    assert mail_password.mail_password_expires(None, role='user', max_age_days=ages) is None
+    with pytest.raises(mail_password.AnsibleFilterError, match='no maximum password age'):
+        mail_password.mail_password_expires(set_at, role='guest', max_age_days=ages)
+    with pytest.raises(mail_password.AnsibleFilterError, match='datetime'):
+        mail_password.mail_password_expires('2026-01-01', role='user', max_age_days=ages)

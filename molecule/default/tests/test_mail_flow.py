@@ -51,6 +51,17 @@ def test_port_25_accepts_mail_for_a_local_mailbox_without_login(server, lab):
     server.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'])
 
 
+@pytest.mark.parametrize('role_address', ['postmaster', 'abuse'])
+def test_postmaster_and_abuse_reach_the_administrator(server, lab, role_address):
+    """RFC 5321 and 2142; the system's own alerts and DMARC reports go there too."""
+    msg = new_message('someone@example.net', '%s@%s' % (role_address, DOMAIN), body='Bounce report.\n')
+    with server.smtp(25) as client:
+        client.starttls(context=server.tls())
+        client.ehlo('runner.example.net')
+        assert client.send_message(msg) == {}
+    server.wait_for_message(LONG, password(lab, 'BG0001'), msg['Message-ID'])
+
+
 def test_port_25_is_not_an_open_relay(server):
     with server.smtp(25) as client:
         client.mail('someone@example.net')

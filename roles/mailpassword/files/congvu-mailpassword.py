@@ -7,7 +7,9 @@ connect to a Unix socket that systemd opens (congvu-mailpassword.socket; only
 the web server's group may connect) and send one JSON line:
 
   {"action": "status", "user": "longnv@bacgiang.gov.vn"}
-      -> {"ok": true, "must_change": false}
+      -> {"ok": true, "must_change": false, "expired": false}
+      (must_change is true when the account is marked, or its password is older
+      than the regulation's maximum age for its role: both must change it)
   {"action": "change", "user": ..., "current": ..., "new": ...}
       -> {"ok": true} or {"ok": false, "errors": ["has no digit (Điều 4.1)", ...]}
 
@@ -21,6 +23,7 @@ Neither a password nor a hash is ever logged or returned.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
@@ -49,15 +52,22 @@ class Service:
         self.database = config['database']
         self.policy = config['policy']
         self.hashing = config['hash']
+        self.max_age_days = config['max_age_days']
 
     def connect(self):
         return psycopg2.connect(connect_timeout=5, **self.database)
 
     def status(self, user):
         with self.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT must_change FROM mailboxes WHERE address = %s AND state = 'active'", (user,))
+            cur.execute("SELECT must_change, role, password_set_at FROM mailboxes "
+                        "WHERE address = %s AND state = 'active'", (user,))
             row = cur.fetchone()
-        return {'ok': row is not None, 'must_change': bool(row and row[0])}
+        if row is None:
+            return {'ok': False, 'must_change': True, 'expired': False}
+        marked, role, set_at = row
+        expires = mail_password.mail_password_expires(set_at, role=role, max_age_days=self.max_age_days)
+        expired = expires is not None and expires <= datetime.datetime.now(datetime.timezone.utc)
+        return {'ok': True, 'must_change': bool(marked) or expired, 'expired': expired}
 
     def change(self, user, current, new):
         history = int(self.policy.get('history', 0))

@@ -2,11 +2,13 @@
 // Managed by congvu-mail (Ansible): local changes are overwritten.
 /**
  * congvu_mustchange: an account marked "must change the password at the next
- * login" (mailboxes.must_change; Điều 6, 7 of the 2025 text) can use the
+ * login" (mailboxes.must_change; Điều 6, 7 of the 2025 text), or whose
+ * password is older than the regulation allows (Điều 4.2), can use the
  * webmail only to change its password. After login, and on every request
  * while the mark stands, every task except the password plugin's own actions
  * (and logout) is sent to the password page. The password service (role
- * mailpassword) says whether the mark stands; it clears it on a change.
+ * mailpassword) says whether either holds; a change clears both. (Dovecot
+ * lets such an account in on the webmail's own IMAP port only.)
  */
 class congvu_mustchange extends rcube_plugin
 {
