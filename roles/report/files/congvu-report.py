@@ -108,11 +108,12 @@ def timestamp(line, now):
 
 
 def recent(paths, since, now):
+    """(time, line) of every line since `since`."""
     for path in log_files(paths):
         for line in read_lines(path):
             stamp = timestamp(line, now)
             if stamp is not None and stamp >= since:
-                yield line
+                yield stamp, line
 
 
 def from_logs(config, since, now):
@@ -120,10 +121,11 @@ def from_logs(config, since, now):
     reasons = {text: reason for reason, text in messages.items()}
     sent = collections.defaultdict(lambda: [0, 0])        # login -> [messages, recipients]
     queue_login = {}
-    rejected = []
+    rejected = collections.Counter()                       # reason -> messages
+    last_rejected = collections.deque(maxlen=config['top'])
     failed_ip = collections.Counter()
     failed_user = collections.Counter()
-    for line in recent(config['mail_logs'], since, now):
+    for stamp, line in recent(config['mail_logs'], since, now):
         match = SUBMITTED.search(line)
         if match:
             queue_login[match.group(1)] = match.group(2).lower()
@@ -135,8 +137,9 @@ def from_logs(config, since, now):
             continue
         match = MILTER_REJECT.search(line)
         if match and match.group(1) in reasons:
-            rejected.append({'time': timestamp(line, now).astimezone().isoformat(timespec='seconds'),
-                             'reason': reasons[match.group(1)], 'from': match.group(2), 'to': match.group(3)})
+            rejected[reasons[match.group(1)]] += 1
+            last_rejected.append({'time': stamp.astimezone().isoformat(timespec='seconds'),
+                                  'reason': reasons[match.group(1)], 'from': match.group(2), 'to': match.group(3)})
             continue
         match = IMAP_FAILED.search(line)
         if match:
@@ -162,8 +165,8 @@ def from_logs(config, since, now):
     return {
         'senders': [{'login': login, 'messages': m, 'recipients': r} for login, (m, r) in senders],
         'rejected': {
-            'counts': {reason: sum(1 for r in rejected if r['reason'] == reason) for reason in sorted(messages)},
-            'last': rejected[-top:],
+            'counts': {reason: rejected[reason] for reason in sorted(messages)},
+            'last': list(last_rejected),
         },
         'failed': {
             'total': sum(failed_ip.values()),
