@@ -21,16 +21,18 @@ import time
 import uuid
 
 import pytest
+import yaml
 
-from mailtest import new_message, psql, run_playbook
+from mailtest import PROJECT, new_message, psql, run_playbook
 from test_hygiene import EICAR, windows_executable, with_attachment
 
 DOMAIN = 'bacgiang.gov.vn'
 ADMIN = 'longnv@' + DOMAIN              # BG0001, the lab's administrator
 SENDER = 'tuyetdta@' + DOMAIN           # BG0003
-EXPIRING = 'ductm@' + DOMAIN            # BG0004, a user (180 days)
+EXPIRING = 'ductm@' + DOMAIN            # BG0004, a user
 SUSPENDED = 'hoalt@' + DOMAIN           # BG0005
 LOCKED = 'longnv2@' + DOMAIN            # BG0002
+REGULATION = yaml.safe_load((PROJECT / 'roles' / 'regulation' / 'defaults' / 'main.yml').read_text(encoding='utf-8'))
 PASSWORDS = {'BG0001': ADMIN, 'BG0003': SENDER}
 SUBMITTED = 3
 
@@ -101,8 +103,10 @@ def events(server, lab, host):
 
     saved = psql(host, "SELECT address || '|' || password_set_at || '|' || state || '|' || state_changed_at "
                        "FROM mailboxes WHERE address IN ('%s', '%s') ORDER BY 1" % (EXPIRING, SUSPENDED))
-    # A user's password set 175 days ago expires in 5 days; one account suspended 3 days ago.
-    psql(host, "UPDATE mailboxes SET password_set_at = now() - interval '175 days' WHERE address = '%s'" % EXPIRING)
+    # A user's password that expires in 5 days; one account suspended 3 days ago.
+    age = REGULATION['regulation_password_max_age_days']['user'] - 5
+    psql(host, "UPDATE mailboxes SET password_set_at = now() - interval '%d days' WHERE address = '%s'"
+               % (age, EXPIRING))
     psql(host, "UPDATE mailboxes SET state = 'suspended', state_changed_at = now() - interval '3 days' "
                "WHERE address = '%s'" % SUSPENDED)
     # An account stopped for mass sending (role sendlimit's record of it).
