@@ -7,7 +7,7 @@ VENV       := .venv
 BIN        := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# Molecule scenarios, in the order `make test` runs them.
+# Molecule scenarios `make test` runs (side by side).
 SCENARIOS  ?= default
 # One scenario for daily work: make scenario S=default
 S          ?= default
@@ -41,13 +41,10 @@ lint: bootstrap
 unit: bootstrap
 	pytest -q tests/unit
 
-# A scenario's hosts left over from an interrupted run (Molecule no longer
-# knows them) are removed by name first, so every run starts from new hosts.
+# The scenarios run side by side, each on its own test network; each one's
+# output is printed whole when it ends (scripts/scenarios.sh).
 molecule: bootstrap
-	@set -e; for s in $(SCENARIOS); do \
-	  stale=$$(/usr/bin/docker ps -aq --filter "name=^$${CONGVU_PREFIX:-congvu}-$$s"); \
-	  [ -z "$$stale" ] || /usr/bin/docker rm -f $$stale >/dev/null; \
-	  echo "==> molecule test -s $$s"; molecule test -s $$s; done
+	@bash scripts/scenarios.sh $(SCENARIOS)
 
 scenario: bootstrap
 	@$(MAKE) --no-print-directory molecule SCENARIOS=$(S)
