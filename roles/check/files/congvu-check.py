@@ -315,6 +315,47 @@ def check_lifecycle_job(settings):
             'Scheduled job %s' % timer, status, evidence)
 
 
+@guarded('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords')
+def check_password_policy(settings):
+    """Điều 4.1, 4.2: the webmail's password service has the regulation's policy,
+    and the rule code it runs (installed beside it) refuses weak passwords. Only
+    the policy is read from its configuration (it also holds a password); the
+    samples are tried against the code, not the service, so nothing changes."""
+    with open(settings['mailpassword_config'], encoding='utf-8') as handle:
+        config = json.load(handle)
+    policy, max_age = config.get('policy'), config.get('max_age_days')
+    same = policy == settings['password_policy'] and max_age == settings['password_max_age_days']
+    sys.path.insert(0, settings['mailpassword_lib_dir'])
+    import mail_password  # noqa: E402 - the copy the service runs
+
+    longest = max(policy['min_length'].values())
+    strong = ('Qz7#mkRp2!vL' * (longest // 12 + 1))[:longest + 2]
+    samples = {}
+    for role, length in sorted(policy['min_length'].items()):
+        samples['%d characters (%s)' % (length - 1, role)] = (strong[:length - 1], role)
+    changes = {'digit': lambda t: re.sub(r'\d', 'x', t), 'upper': str.lower, 'lower': str.upper,
+               'special': lambda t: re.sub(r'[^A-Za-z0-9]', 'y', t)}
+    for character_class in policy['required_classes']:
+        if character_class in changes:
+            samples['no %s' % character_class] = (changes[character_class](strong), 'user')
+    if policy.get('reject_login_name'):
+        samples['contains the login name'] = ('Checklogin7#', 'user')
+    accepted = [what for what, (text, role) in samples.items()
+                if not mail_password.mail_password_errors(text, role=role, login='checklogin', policy=policy)]
+    strong_errors = mail_password.mail_password_errors(strong, role='admin' if 'admin' in policy['min_length'] else
+                                                       'user', login='checklogin', policy=policy)
+    ok = same and not accepted and not strong_errors
+    add('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords', 'PASS' if ok else 'FAIL',
+        '%s: policy %s the regulation (min length %s, classes %s, history %s, max age %s days); its rule code '
+        'refuses %s%s; accepts a %d-character mixed one: %s' % (
+            settings['mailpassword_config'], '=' if same else 'DIFFERS FROM',
+            ', '.join('%s %s' % item for item in sorted(policy['min_length'].items())),
+            '+'.join(policy['required_classes']), policy.get('history'),
+            '/'.join('%s %s' % item for item in sorted((max_age or {}).items())),
+            ', '.join(samples), '; but ACCEPTS %s' % ', '.join(accepted) if accepted else '',
+            len(strong), 'yes' if not strong_errors else 'NO: %s' % '; '.join(strong_errors)))
+
+
 @guarded('spam-filter', 'Điều 4.4, Điều 11 (spam)', 'Spam filter answers and rejects GTUBE')
 def check_spam_filter(settings):
     """Điều 4.4, Điều 11 (block spam): rspamd scores a GTUBE message."""
@@ -515,6 +556,7 @@ def main():
         check_directory(settings)
     if in_groups(settings, 'webmail'):
         check_directory_page(settings)
+        check_password_policy(settings)
     if in_groups(settings, *settings['backup_data_groups']):
         check_backup(settings)
     print(json.dumps({'host': settings['host'], 'checks': CHECKS}, ensure_ascii=False))
