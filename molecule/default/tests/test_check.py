@@ -9,14 +9,13 @@ minute in all.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import re
 import stat
 import subprocess
-import tempfile
-from pathlib import Path
 
 import markupsafe
 import pytest
@@ -25,8 +24,8 @@ import yaml
 from mailtest import PROJECT, run_playbook
 
 REGULATION = yaml.safe_load((PROJECT / 'roles' / 'regulation' / 'defaults' / 'main.yml').read_text(encoding='utf-8'))
-CHECK = yaml.safe_load((PROJECT / 'roles' / 'check' / 'defaults' / 'main.yml').read_text(encoding='utf-8'))
-STATUS_FILE = CHECK['check_backup_status_file']
+# The backup role's interface: each data host's status after a successful backup.
+STATUS_FILE = '/var/lib/congvu-mail/backup-status.json'
 # A cheap unit of the directory host to stop: nothing in the report's own
 # runs depends on it, and it starts again in a second.
 FAULT_UNIT = 'saslauthd.service'
@@ -47,9 +46,9 @@ def inventory_groups():
     return {name: value.get('hosts', []) for name, value in json.loads(out).items() if isinstance(value, dict)}
 
 
-def check(extra_vars=None):
+def check(tmp_path_factory, extra_vars=None):
     """Run playbooks/check.yml into a new directory; return (process, report, directory)."""
-    directory = Path(tempfile.mkdtemp(prefix='congvu-check-')) / 'report'
+    directory = tmp_path_factory.mktemp('congvu-check') / 'report'
     result = run_playbook('check.yml', dict(extra_vars or {}, check_report_dir=str(directory)))
     path = directory / 'congvu-check.json'
     assert path.exists(), result.stdout[-3000:] + result.stderr[-2000:]
@@ -67,15 +66,25 @@ def hostname(host):
     return host.backend.get_hostname()
 
 
-@pytest.fixture(scope='module')
+@contextlib.contextmanager
+def saved_status(host):
+    """Keep whatever backup status file the host has (mode and owner too), and
+    put it back afterwards."""
+    kept = STATUS_FILE + '.congvu-check-kept'
+    saved = host.run('cp -a %s %s', STATUS_FILE, kept).rc == 0
+    try:
+        yield
+    finally:
+        if saved:
+            assert host.run('mv -f %s %s', kept, STATUS_FILE).rc == 0
+        else:
+            host.run('rm -f %s', STATUS_FILE)
+
+
+@pytest.fixture
 def backup_status(host):
-    """Keep whatever status file the host has, and put it back afterwards."""
-    saved = host.run('cat %s', STATUS_FILE)
-    yield
-    if saved.rc == 0:
-        host.run('install -D -m 0644 /dev/stdin %s <<\'EOF\'\n%s\nEOF' % (STATUS_FILE, saved.stdout.strip()))
-    else:
-        host.run('rm -f %s', STATUS_FILE)
+    with saved_status(host):
+        yield
 
 
 def write_status(host, days_ago):
@@ -88,10 +97,11 @@ def write_status(host, days_ago):
 
 
 @pytest.fixture(scope='module')
-def healthy(host, backup_status):
+def healthy(host, tmp_path_factory):
     """The report of the host as converged, with no backup recorded."""
-    host.run('rm -f %s', STATUS_FILE)
-    return check()
+    with saved_status(host):
+        host.run('rm -f %s', STATUS_FILE)
+        return check(tmp_path_factory)
 
 
 def test_the_rules_pass_with_evidence(healthy, hostname):
@@ -166,13 +176,13 @@ def test_no_secret_in_the_report(healthy, lab):
     assert 'PRIVATE KEY' not in text
 
 
-def test_faults_are_detected_and_named(host, backup_status, hostname):
+def test_faults_are_detected_and_named(host, backup_status, hostname, tmp_path_factory):
     """A stopped service and a backup older than the regulation's weekly minimum."""
-    days = REGULATION['regulation_backup_max_age_days']
+    days = REGULATION['regulation_backup_max_interval_days']
     write_status(host, days + 1)
     assert host.run('systemctl stop %s', FAULT_UNIT).rc == 0
     try:
-        result, report, _ = check({'check_fail': False})
+        result, report, _ = check(tmp_path_factory, {'check_fail': False})
     finally:
         assert host.run('systemctl start %s', FAULT_UNIT).rc == 0
     checks = by_id(report, hostname)
@@ -186,21 +196,21 @@ def test_faults_are_detected_and_named(host, backup_status, hostname):
     assert host.service(FAULT_UNIT.removesuffix('.service')).is_running
 
 
-def test_a_recent_backup_passes_its_age(host, backup_status, hostname):
+def test_a_recent_backup_passes_its_age(host, backup_status, hostname, tmp_path_factory):
     write_status(host, 1)
-    _, report, _ = check({'check_fail': False})
+    _, report, _ = check(tmp_path_factory, {'check_fail': False})
     age = by_id(report, hostname)['backup-age']
     assert age['status'] == 'PASS', age
     assert 'archive check-test' in age['evidence']
 
 
-def test_backups_to_a_separate_host_pass(host):
+def test_backups_to_a_separate_host_pass(tmp_path_factory):
     """The whole backup rule passes once a backup host runs the backup role."""
     groups = inventory_groups()
     if not groups.get('backup'):
         pytest.skip('this scenario has no host in group backup (the backup role is wired into the '
                     'scenario after merging); the failure without one is tested above')
-    _, report, _ = check({'check_fail': False})
+    _, report, _ = check(tmp_path_factory, {'check_fail': False})
     checks = by_id(report)
     assert checks['backup-separate-host']['status'] == 'PASS', checks['backup-separate-host']
     ages = [c for c in report['checks'] if c['id'] == 'backup-age']
