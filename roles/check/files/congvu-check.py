@@ -63,6 +63,43 @@ def guarded(check_id, ref, title):
     return decorate
 
 
+def own_address():
+    """The host's main address (that of its default route; a UDP socket sends
+    nothing to find it), else 127.0.0.1."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(('192.0.2.1', 9))
+            return probe.getsockname()[0]
+    except OSError:
+        return '127.0.0.1'
+
+
+# Sessions go to the host's main address from 127.0.0.1: Dovecot counts a
+# connection from an address to itself as secure (and would offer a login
+# before STARTTLS), so this is how the host looks to a client elsewhere.
+ADDRESS = own_address()
+SOURCE = ('127.0.0.1', 0) if ADDRESS != '127.0.0.1' else None
+WHERE = 'from 127.0.0.1 to %s' % ADDRESS
+
+
+def connect(port):
+    return socket.create_connection((ADDRESS, port), timeout=TIMEOUT, source_address=SOURCE)
+
+
+class IMAP(imaplib.IMAP4):
+    def _create_socket(self, timeout):
+        return connect(self.port)
+
+
+class POP3(poplib.POP3):
+    def _create_socket(self, timeout):
+        return connect(self.port)
+
+
+def smtp_session(port):
+    return smtplib.SMTP(ADDRESS, port, timeout=TIMEOUT, source_address=SOURCE)
+
+
 def in_groups(settings, *groups):
     return bool(set(settings['groups']) & set(groups))
 
@@ -83,17 +120,17 @@ def handshake(kind, port, context, name):
     """Open a TLS session as a client of that protocol and return the server's
     certificate (DER). STARTTLS kinds upgrade the plain session first."""
     if kind in ('tls', 'https'):
-        with socket.create_connection(('127.0.0.1', port), timeout=TIMEOUT) as raw:
+        with connect(port) as raw:
             with context.wrap_socket(raw, server_hostname=name) as sock:
                 return sock.getpeercert(binary_form=True)
     if kind == 'smtp':
-        with smtplib.SMTP('127.0.0.1', port, timeout=TIMEOUT) as smtp:
+        with smtp_session(port) as smtp:
             smtp.ehlo('check.invalid')
             smtp._host = name  # SNI and the name checked: the server's name, not 127.0.0.1
             smtp.starttls(context=context)
             return smtp.sock.getpeercert(binary_form=True)
     if kind == 'imap':
-        imap = imaplib.IMAP4('127.0.0.1', port, timeout=TIMEOUT)
+        imap = IMAP(ADDRESS, port, timeout=TIMEOUT)
         imap.host = name
         try:
             imap.starttls(ssl_context=context)
@@ -101,7 +138,7 @@ def handshake(kind, port, context, name):
         finally:
             imap.logout()
     if kind == 'pop3':
-        pop = poplib.POP3('127.0.0.1', port, timeout=TIMEOUT)
+        pop = POP3(ADDRESS, port, timeout=TIMEOUT)
         pop.host = name
         try:
             pop.stls(context=context)
@@ -134,10 +171,12 @@ def check_certificates(settings):
             chain, chain_ok = 'chain NOT valid for %s: %s' % (name, error.verify_message), False
             der = handshake(kind, port, plain, name)
         except (OSError, smtplib.SMTPException, imaplib.IMAP4.error, poplib.error_proto) as error:
-            add(check_id, 'Điều 11 (secure)', title, 'FAIL', 'TLS handshake on 127.0.0.1:%d failed: %s' % (port, error))
+            add(check_id, 'Điều 11 (secure)', title, 'FAIL', 'TLS handshake %s:%d failed: %s' % (WHERE, port, error))
             continue
         cert = x509.load_der_x509_certificate(der)
-        expires = cert.not_valid_after_utc
+        # cryptography 42 has not_valid_after_utc; Debian 12's (38) the naive UTC one.
+        expires = getattr(cert, 'not_valid_after_utc', None) or cert.not_valid_after.replace(
+            tzinfo=datetime.timezone.utc)
         days = (expires - NOW).days
         evidence = '%s; subject %s; issuer %s; expires %s (%d days left)' % (
             chain, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), expires.date().isoformat(), days)
@@ -156,7 +195,7 @@ def check_imap_starttls(settings):
     port = settings['ports'].get('imap', 0)
     if not port:
         return
-    imap = imaplib.IMAP4('127.0.0.1', port, timeout=TIMEOUT)
+    imap = IMAP(ADDRESS, port, timeout=TIMEOUT)
     imap.host = settings['mail_hostname']
     try:
         before = sorted(imap.capabilities)
@@ -168,7 +207,7 @@ def check_imap_starttls(settings):
     ok = 'LOGINDISABLED' in before and 'STARTTLS' in before and 'LOGINDISABLED' not in after
     add('tls-imap', SECURE, 'IMAP: no login before STARTTLS (port %d)' % port,
         'PASS' if ok else 'FAIL',
-        'CAPABILITY before STARTTLS: %s; after: %s' % (' '.join(before), ' '.join(after)))
+        '%s:%d: CAPABILITY before STARTTLS: %s; after: %s' % (WHERE, port, ' '.join(before), ' '.join(after)))
 
 
 @guarded('tls-pop3', SECURE, 'POP3: no login before STLS')
@@ -176,18 +215,24 @@ def check_pop3_starttls(settings):
     port = settings['ports'].get('pop3', 0)
     if not port:
         return
-    pop = poplib.POP3('127.0.0.1', port, timeout=TIMEOUT)
+    pop = POP3(ADDRESS, port, timeout=TIMEOUT)
     try:
-        before = sorted(pop.capa())
+        before = pop.capa()
         pop.host = settings['mail_hostname']
         _, context = contexts(settings)
         pop.stls(context=context)
-        after = sorted(pop.capa())
+        after = pop.capa()
     finally:
         pop.quit()
-    ok = 'STLS' in before and 'USER' not in before and 'SASL' not in before and ('USER' in after or 'SASL' in after)
-    add('tls-pop3', SECURE, 'POP3: no login before STLS (port %d)' % port,
-        'PASS' if ok else 'FAIL', 'CAPA before STLS: %s; after: %s' % (' '.join(before), ' '.join(after)))
+
+    def shown(capa):
+        return ' '.join(sorted('%s(%s)' % (k, ' '.join(v)) if v else k for k, v in capa.items()))
+
+    # Dovecot lists SASL with no mechanism before STLS: no login is offered.
+    ok = ('STLS' in before and 'USER' not in before and not before.get('SASL')
+          and ('USER' in after or bool(after.get('SASL'))))
+    add('tls-pop3', SECURE, 'POP3: no login before STLS (port %d)' % port, 'PASS' if ok else 'FAIL',
+        '%s:%d: CAPA before STLS: %s; after: %s' % (WHERE, port, shown(before), shown(after)))
 
 
 @guarded('tls-submission', SECURE, 'Submission: AUTH only after STARTTLS')
@@ -195,18 +240,19 @@ def check_submission_starttls(settings):
     port = settings['ports'].get('submission', 0)
     if not port:
         return
-    with smtplib.SMTP('127.0.0.1', port, timeout=TIMEOUT) as smtp:
+    with smtp_session(port) as smtp:
         smtp.ehlo('check.invalid')
         before = sorted(smtp.esmtp_features)
         auth_before = smtp.esmtp_features.get('auth', '').strip()
         _, context = contexts(settings)
         smtp.starttls(context=context)
         smtp.ehlo('check.invalid')
-        auth_after = smtp.esmtp_features.get('auth', '').strip()
+        auth_after = ' '.join(dict.fromkeys(smtp.esmtp_features.get('auth', '').split()))
     ok = 'starttls' in before and 'auth' not in before and auth_after
     add('tls-submission', SECURE, 'Submission: AUTH only after STARTTLS (port %d)' % port,
         'PASS' if ok else 'FAIL',
-        'EHLO before STARTTLS: %s; AUTH after STARTTLS: %s' % (' '.join(before), auth_after or 'none'))
+        '%s:%d: EHLO before STARTTLS: %s; AUTH after STARTTLS: %s' % (
+            WHERE, port, ' '.join(before), auth_after or 'none'))
 
 
 # --- Services, queue, disks ------------------------------------------------
@@ -493,7 +539,7 @@ def check_directory_page(settings):
     """Điều 11: the directory page is published over HTTPS on the webmail's name."""
     verify, _ = contexts(settings)
     name = settings['mail_hostname']
-    with socket.create_connection(('127.0.0.1', settings['https_port']), timeout=TIMEOUT) as raw:
+    with connect(settings['https_port']) as raw:
         with verify.wrap_socket(raw, server_hostname=name) as sock:
             sock.sendall(('GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' % (settings['directory_page_path'], name)).encode())
             reply = b''
