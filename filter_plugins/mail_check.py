@@ -67,7 +67,8 @@ STATUSES = ('FAIL', 'WARN', 'PASS')
 def _probe_checks(host, probe):
     """The checks one host's probe reported, or one failed check saying why there are none."""
     def failed(why):
-        return [{'id': 'probe', 'ref': '-', 'title': 'Host answers the check', 'status': 'FAIL', 'evidence': why}]
+        return [{'id': 'probe', 'ref': 'Điều 11 (24/7)', 'title': 'Host answers the check', 'status': 'FAIL',
+                 'evidence': why}]
 
     if not probe:
         return failed('no probe result (the host was not reached)')

@@ -153,7 +153,9 @@ def handshake(kind, port, context, name):
 @guarded('certificates', 'Điều 11 (secure)', 'Certificates')
 def check_certificates(settings):
     """Every TLS port this host serves: chain valid for the mail host's name, days left."""
-    from cryptography import x509
+    if not settings['tls_ports']:
+        return
+    from cryptography import x509  # python3-cryptography: role common installs it
 
     verify, plain = contexts(settings)
     name = settings['mail_hostname']
@@ -581,7 +583,8 @@ def main():
     settings = json.loads(base64.b64decode(sys.argv[1]))
     check_services(settings)
     check_disks(settings)
-    check_log_retention(settings)
+    if in_groups(settings, *settings['mail_groups']):
+        check_log_retention(settings)
     check_certificates(settings)
     if in_groups(settings, 'mx'):
         check_queue(settings)
