@@ -349,10 +349,10 @@ def check_lifecycle_job(settings):
         props = dict(line.split('=', 1) for line in shown.splitlines() if '=' in line)
         _, next_run = run(['systemctl', 'show', timer, '-p', 'NextElapseUSecRealtime', '--value'])
         ran = bool(props.get('ExecMainExitTimestamp'))
-        evidence = '%s %s (next %s); %s: %s' % (
-            timer, timer_state, next_run or '?', service,
-            'last run ended %s, result %s, exit %s' % (props.get('ExecMainExitTimestamp'), props.get('Result'),
-                                                        props.get('ExecMainStatus')) if ran else 'not run yet since boot')
+        last = ('last run ended %s, result %s, exit %s' % (
+            props.get('ExecMainExitTimestamp'), props.get('Result'), props.get('ExecMainStatus'))
+            if ran else 'not run yet since boot')
+        evidence = '%s %s (next %s); %s: %s' % (timer, timer_state, next_run or '?', service, last)
         if timer_state != 'active' or (ran and props.get('Result') != 'success'):
             status = 'FAIL'
         elif not ran:
@@ -393,7 +393,8 @@ def check_password_policy(settings):
     strong_errors = mail_password.mail_password_errors(strong, role='admin' if 'admin' in policy['min_length'] else
                                                        'user', login='checklogin', policy=policy)
     ok = same and not accepted and not strong_errors
-    add('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords', 'PASS' if ok else 'FAIL',
+    add('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords',
+        'PASS' if ok else 'FAIL',
         '%s: policy %s the regulation (min length %s, classes %s, history %s, max age %s days); its rule code '
         'refuses %s%s; accepts a %d-character mixed one: %s' % (
             settings['mailpassword_config'], '=' if same else 'DIFFERS FROM',
@@ -532,7 +533,8 @@ def check_directory(settings):
     code, out = run(['ldapsearch', '-Q', '-LLL', '-Y', 'EXTERNAL', '-H', 'ldapi:///', '-b', suffix.group(1),
                      '(mail=*)', '1.1'])
     count = len(re.findall(r'^dn:', out, re.M))
-    add('directory-ldap', 'Điều 11 (directory)', 'Directory (LDAP) answers', 'PASS' if code == 0 and count else 'FAIL',
+    add('directory-ldap', 'Điều 11 (directory)', 'Directory (LDAP) answers',
+        'PASS' if code == 0 and count else 'FAIL',
         'ldapsearch -b %s (mail=*): exit %d, %d entries with an address' % (suffix.group(1), code, count))
 
 
