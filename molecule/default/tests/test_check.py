@@ -72,6 +72,8 @@ def saved_status(host):
     """Keep whatever backup status file the host has (mode and owner too), and
     put it back afterwards."""
     kept = STATUS_FILE + '.congvu-check-kept'
+    directory = os.path.dirname(STATUS_FILE)
+    had_directory = host.file(directory).is_directory
     saved = host.run('cp -a %s %s', STATUS_FILE, kept).rc == 0
     try:
         yield
@@ -80,6 +82,8 @@ def saved_status(host):
             assert host.run('mv -f %s %s', kept, STATUS_FILE).rc == 0
         else:
             host.run('rm -f %s', STATUS_FILE)
+            if not had_directory:
+                host.run('rmdir %s', directory)
 
 
 @pytest.fixture
