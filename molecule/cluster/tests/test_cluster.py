@@ -1,0 +1,222 @@
+"""The system on four hosts (molecule.yml): mail flows end to end across them,
+and every crossing of credentials or mail uses TLS, checked where it lands.
+
+Tried from outside, through each host's published loopback ports, and from
+the hosts themselves (docker exec) for what only the private network sees.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import ssl
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from mailtest import Server, _PinnedHTTPS, new_message
+
+DOMAIN = 'bacgiang.gov.vn'
+LONG = 'longnv@' + DOMAIN        # Nguyễn Văn Long
+TUYET = 'tuyetdta@' + DOMAIN     # Đặng Thị Ánh Tuyết
+NET = os.environ.get('CONGVU_NET') or '172.30.200'
+ADDRESS = {'mx': NET + '.11', 'mailstore': NET + '.12', 'db': NET + '.13', 'webmail': NET + '.14'}
+
+
+def container(role):
+    prefix = os.environ.get('CONGVU_PREFIX') or 'congvu'
+    return '%s-%s-%s' % (prefix, os.environ.get('MOLECULE_SCENARIO_NAME', 'cluster'), role)
+
+
+def on(role, command, stdin=None):
+    """A command on one of the hosts, as root."""
+    return subprocess.run(['docker', 'exec', '-i', container(role), 'sh', '-c', command],
+                          input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def password(lab, person_id):
+    return next(p['password'] for p in lab['accounts_people'] if p['id'] == person_id)
+
+
+@pytest.fixture(scope='session')
+def ca_file():
+    return Path(os.environ['MOLECULE_EPHEMERAL_DIRECTORY']) / 'tls' / 'ca.crt'
+
+
+@pytest.fixture(scope='session')
+def mx(ca_file):
+    return Server(container('mx'), ca_file)
+
+
+@pytest.fixture(scope='session')
+def mailstore(ca_file):
+    return Server(container('mailstore'), ca_file)
+
+
+@pytest.fixture(scope='session')
+def webmail(ca_file):
+    return Server(container('webmail'), ca_file)
+
+
+def log_since(role, since, pattern):
+    """Mail log lines of a host since a time (journal), matching a pattern."""
+    out = on(role, "journalctl -q --no-pager -o cat --since '@%d'" % since).stdout
+    return [line for line in out.splitlines() if re.search(pattern, line)]
+
+
+# --- Mail flows end to end ------------------------------------------------------
+
+def test_mail_from_outside_to_mx_arrives_on_the_mailstore(mx, mailstore, lab):
+    started = int(time.time()) - 1
+    msg = new_message('someone@example.net', TUYET, body='Across hosts.\n')
+    with mx.smtp(25) as client:
+        client.starttls(context=mx.tls())
+        client.ehlo('runner.example.net')
+        assert client.send_message(msg) == {}
+    got = mailstore.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'])
+    assert got['Message-ID'] == msg['Message-ID']
+    # Postfix on mx handed it to the mailstore over LMTP with a verified certificate.
+    assert log_since('mx', started, r'Verified TLS connection established to mailstore\.%s\[%s\]:24'
+                     % (re.escape(DOMAIN), re.escape(ADDRESS['mailstore'])))
+    assert log_since('mx', started, r'relay=mailstore\.%s\[%s\]:24.*status=sent' % (re.escape(DOMAIN),
+                                                                                    re.escape(ADDRESS['mailstore'])))
+
+
+def test_submission_with_login_on_mx_reaches_the_recipient(mx, mailstore, lab):
+    msg = new_message(LONG, TUYET, subject='Gửi qua mx', body='Submitted on mx, read on the mailstore.\n')
+    with mx.submission(LONG, password(lab, 'BG0001'), port=587) as client:
+        client.send_message(msg)
+    got = mailstore.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'])
+    assert got['Subject'] == 'Gửi qua mx'
+
+
+def test_wrong_password_is_refused_on_mx(mx, lab):
+    import smtplib
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        with mx.submission(LONG, 'Not-The-Password-1!', port=587):
+            pass
+
+
+def webmail_session(server, user, pw):
+    """Log in to Roundcube over HTTPS; returns (cookie header, request token)."""
+    name = 'mail.' + DOMAIN
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+
+    def request(method, path, body=None, headers=None):
+        conn = _PinnedHTTPS(name, server.port(443), context)
+        try:
+            conn.request(method, path, body=body, headers=dict({'Host': name}, **(headers or {})))
+            response = conn.getresponse()
+            return response.status, response.getheaders(), response.read().decode('utf-8', 'replace')
+        finally:
+            conn.close()
+
+    cookies = {}
+
+    def keep(headers):
+        for key, value in headers:
+            if key.lower() == 'set-cookie':
+                pair = value.split(';', 1)[0]
+                cookies[pair.split('=', 1)[0]] = pair.split('=', 1)[1]
+
+    def jar():
+        return '; '.join('%s=%s' % item for item in cookies.items())
+
+    status, headers, page = request('GET', '/')
+    keep(headers)
+    token = re.search(r'name="_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({'_token': token, '_task': 'login', '_action': 'login', '_timezone': 'UTC',
+                                   '_url': '', '_user': user, '_pass': pw})
+    status, headers, _ = request('POST', '/?_task=login', body=form,
+                                 headers={'Content-Type': 'application/x-www-form-urlencoded', 'Cookie': jar()})
+    keep(headers)
+    assert status == 302, status
+    status, headers, page = request('GET', '/?_task=mail&_mbox=INBOX', headers={'Cookie': jar()})
+    keep(headers)
+    token = re.search(r'"request_token":"([^"]+)"', page).group(1)
+    return request, jar, token
+
+
+def test_webmail_on_its_host_lists_mail_read_from_the_mailstore(mx, mailstore, webmail, lab):
+    started = int(time.time()) - 1
+    subject = 'Webmail cluster %d' % started
+    msg = new_message('someone@example.net', TUYET, subject=subject, body='Listed by the webmail.\n')
+    with mx.smtp(25) as client:
+        client.starttls(context=mx.tls())
+        client.ehlo('runner.example.net')
+        client.send_message(msg)
+    mailstore.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'])
+    request, jar, token = webmail_session(webmail, TUYET, password(lab, 'BG0003'))
+    status, _headers, body = request('GET', '/?_task=mail&_action=list&_mbox=INBOX&_remote=1',
+                                     headers={'Cookie': jar(), 'X-Roundcube-Request': token})
+    assert status == 200
+    assert subject in json.loads(body)['exec'].encode().decode('unicode_escape', 'ignore') or subject in body
+    # The webmail's IMAP session reached Dovecot on the mailstore from the
+    # webmail's address, over TLS, on the webmail's own listener.
+    logins = log_since('mailstore', started, r'imap-login: Login: user=<%s>.*rip=%s.*lport=10993.*TLS'
+                       % (re.escape(TUYET), re.escape(ADDRESS['webmail'])))
+    assert logins
+
+
+# --- TLS on every crossing -------------------------------------------------------
+
+def test_remote_database_connections_all_use_tls():
+    out = on('db', "runuser -u postgres -- psql -XAtq -c \"SELECT a.usename, host(a.client_addr), s.ssl "
+                   "FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
+                   "WHERE a.client_addr IS NOT NULL AND host(a.client_addr) NOT IN ('127.0.0.1', '::1')\"")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split('|') for line in out.stdout.split()]
+    assert rows, 'no remote connection to the database'
+    assert all(ssl_used == 't' for _user, _addr, ssl_used in rows), rows
+    # The MX's lookups and login checks, and the mailstore's, connect from their hosts.
+    assert {ADDRESS['mx'], ADDRESS['mailstore']} <= {addr for _user, addr, _ssl in rows}, rows
+
+
+@pytest.mark.parametrize('sslmode, refused', [('disable', True), ('verify-full', False)])
+def test_database_refuses_a_plain_connection_from_another_host(lab, sslmode, refused):
+    script = ("import psycopg2, sys\n"
+              "try:\n"
+              "    psycopg2.connect(host='db.%s', dbname='mail', user='mail_postfix', password=sys.stdin.read(),\n"
+              "                     sslmode='%s', sslrootcert='/etc/ssl/congvu-mail/ca.crt', connect_timeout=10).close()\n"
+              "    print('connected')\n"
+              "except psycopg2.OperationalError as error:\n"
+              "    print('refused', error)\n" % (DOMAIN, sslmode))
+    on('mx', 'cat > /tmp/pgtry.py', stdin=script)
+    out = on('mx', 'python3 /tmp/pgtry.py', stdin=lab['mail_database_postfix_password'])
+    if refused:
+        assert out.stdout.startswith('refused') and 'no encryption' in out.stdout, out.stdout + out.stderr
+    else:
+        assert out.stdout.startswith('connected'), out.stdout + out.stderr
+
+
+def test_lmtp_on_the_mailstore_requires_a_name_the_certificate_carries():
+    """Postfix checks the mailstore's certificate: a client checking another
+    name fails, one checking the mailstore's name succeeds (same CA)."""
+    script = ("import smtplib, ssl, sys\n"
+              "ctx = ssl.create_default_context(cafile='/etc/ssl/congvu-mail/ca.crt')\n"
+              "c = smtplib.LMTP('mailstore.%s', 24, timeout=20)\n"
+              "c._host = sys.argv[1]\n"
+              "try:\n"
+              "    c.starttls(context=ctx); print('verified')\n"
+              "except ssl.SSLCertVerificationError:\n"
+              "    print('unverified')\n" % DOMAIN)
+    on('mx', 'cat > /tmp/lmtptry.py', stdin=script)
+    assert on('mx', 'python3 /tmp/lmtptry.py mailstore.%s' % DOMAIN).stdout.strip() == 'verified'
+    assert on('mx', 'python3 /tmp/lmtptry.py other.%s' % DOMAIN).stdout.strip() == 'unverified'
+
+
+def test_no_plain_imap_login_from_the_private_network(lab):
+    """The webmail's own listener on the mailstore speaks TLS only."""
+    script = ("import socket\n"
+              "s = socket.create_connection(('mailstore.%s', 10993), timeout=10)\n"
+              "s.sendall(b'a LOGIN x y\\r\\n')\n"
+              "data = s.recv(200)\n"
+              "print('plain' if data.startswith(b'* OK') else 'tls-only')\n" % DOMAIN)
+    on('webmail', 'cat > /tmp/imaptry.py', stdin=script)
+    out = on('webmail', 'python3 /tmp/imaptry.py')
+    assert out.stdout.strip() == 'tls-only', out.stdout + out.stderr
