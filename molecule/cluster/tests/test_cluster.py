@@ -155,11 +155,11 @@ def test_webmail_on_its_host_lists_mail_read_from_the_mailstore(mx, mailstore, w
     status, _headers, body = request('GET', '/?_task=mail&_action=list&_mbox=INBOX&_remote=1',
                                      headers={'Cookie': jar(), 'X-Roundcube-Request': token})
     assert status == 200
-    assert subject in json.loads(body)['exec'].encode().decode('unicode_escape', 'ignore') or subject in body
+    assert subject in json.loads(body)['exec'], body[:2000]
     # The webmail's IMAP session reached Dovecot on the mailstore from the
     # webmail's address, over TLS, on the webmail's own listener.
-    logins = log_since('mailstore', started, r'imap-login: Login: user=<%s>.*rip=%s.*lport=10993.*TLS'
-                       % (re.escape(TUYET), re.escape(ADDRESS['webmail'])))
+    logins = log_since('mailstore', started, r'imap-login: Login: user=<%s>.*rip=%s, lip=%s.*TLS'
+                       % (re.escape(TUYET), re.escape(ADDRESS['webmail']), re.escape(ADDRESS['mailstore'])))
     assert logins
 
 
@@ -214,8 +214,11 @@ def test_no_plain_imap_login_from_the_private_network(lab):
     """The webmail's own listener on the mailstore speaks TLS only."""
     script = ("import socket\n"
               "s = socket.create_connection(('mailstore.%s', 10993), timeout=10)\n"
-              "s.sendall(b'a LOGIN x y\\r\\n')\n"
-              "data = s.recv(200)\n"
+              "try:\n"
+              "    s.sendall(b'a LOGIN x y\\r\\n')\n"
+              "    data = s.recv(200)\n"
+              "except (OSError, socket.timeout):\n"
+              "    data = b''\n"
               "print('plain' if data.startswith(b'* OK') else 'tls-only')\n" % DOMAIN)
     on('webmail', 'cat > /tmp/imaptry.py', stdin=script)
     out = on('webmail', 'python3 /tmp/imaptry.py')
