@@ -65,7 +65,7 @@ def webmail(ca_file):
 
 def log_since(role, since, pattern):
     """Mail log lines of a host since a time (journal), matching a pattern."""
-    out = on(role, "journalctl -q --no-pager -o cat --since '@%d'" % since).stdout
+    out = on(role, "journalctl -q --no-pager --since '@%d'" % since).stdout
     return [line for line in out.splitlines() if re.search(pattern, line)]
 
 
@@ -223,3 +223,90 @@ def test_no_plain_imap_login_from_the_private_network(lab):
     on('webmail', 'cat > /tmp/imaptry.py', stdin=script)
     out = on('webmail', 'python3 /tmp/imaptry.py')
     assert out.stdout.strip() == 'tls-only', out.stdout + out.stderr
+
+
+def test_sieve_redirect_goes_from_the_mailstore_through_mx_over_tls(mx, mailstore, lab):
+    """A user's redirect (ManageSieve, STARTTLS, on the mailstore) is submitted
+    to the MX's sieve service, which requires TLS and the mailstore's address."""
+    started = int(time.time()) - 1
+    user, secret = TUYET, password(lab, 'BG0003')
+    with mailstore.managesieve(user, secret) as session:
+        session.put_script('congvu-test', 'redirect "%s";\n' % LONG)
+        session.activate('congvu-test')
+    try:
+        msg = new_message('someone@example.net', user, body='Redirected across hosts.\n')
+        with mx.smtp(25) as client:
+            client.starttls(context=mx.tls())
+            client.ehlo('runner.example.net')
+            client.send_message(msg)
+        mailstore.wait_for_message(LONG, password(lab, 'BG0001'), msg['Message-ID'])
+    finally:
+        with mailstore.managesieve(user, secret) as session:
+            session.command(b'SETACTIVE ""')
+            session.command(b'DELETESCRIPT "congvu-test"')
+    assert log_since('mx', started, r'postfix/sieve/smtpd.*TLS connection established from mailstore\.%s\[%s\]'
+                     % (re.escape(DOMAIN), re.escape(ADDRESS['mailstore'])))
+
+
+def test_plain_submission_to_the_sieve_service_is_refused():
+    """The MX's sieve service takes mail only over TLS (and only from the mailstore)."""
+    script = ("import smtplib\n"
+              "c = smtplib.SMTP('mx.%s', 10026, timeout=20)\n"
+              "c.ehlo('mailstore.%s')\n"
+              "code, _ = c.mail('longnv@%s')\n"
+              "print(code)\n" % (DOMAIN, DOMAIN, DOMAIN))
+    on('mailstore', 'cat > /tmp/sievetry.py', stdin=script)
+    out = on('mailstore', 'python3 /tmp/sievetry.py')
+    assert out.stdout.strip() == '530', out.stdout + out.stderr  # 5.7.0 Must issue a STARTTLS command first
+
+
+def rspamd_log_lines():
+    return int(on('mx', 'wc -l < /var/log/rspamd/rspamd.log').stdout.strip() or 0)
+
+
+def rspamd_log_after(count):
+    return on('mx', 'tail -n +%d /var/log/rspamd/rspamd.log' % (count + 1)).stdout.splitlines()
+
+
+def test_spam_learning_from_the_mailstore_reaches_rspamd_on_mx(mx, mailstore, lab):
+    """Moving a message into Junk on the mailstore makes rspamd on the MX learn
+    it, from the mailstore's address."""
+    before = rspamd_log_lines()
+    user, secret = TUYET, password(lab, 'BG0003')
+    words = ' '.join('khuyenmai%d giamgia%d' % (i, i) for i in range(40))
+    msg = new_message('someone@example.net', user, subject='Learn %d' % time.time(), body=words + '\n')
+    with mx.smtp(25) as client:
+        client.starttls(context=mx.tls())
+        client.ehlo('runner.example.net')
+        client.send_message(msg)
+    mailstore.wait_for_message(user, secret, msg['Message-ID'])
+    client = mailstore.imap(user, secret)
+    try:
+        client.select('INBOX')
+        _typ, data = client.uid('SEARCH', 'HEADER', 'Message-ID', msg['Message-ID'])
+        typ, _ = client.uid('MOVE', data[0].split()[-1], 'Junk')
+        assert typ == 'OK'
+    finally:
+        client.logout()
+    learned = []
+    deadline = time.monotonic() + 30
+    while not learned and time.monotonic() < deadline:
+        time.sleep(1)
+        lines = rspamd_log_after(before)
+        learned = [line for line in lines if msg['Message-ID'] in line
+                   and re.search(r'learned message as spam|has been already learned as spam', line)]
+    assert learned, 'rspamd on mx did not learn the message'
+    assert any('controller' in line and ADDRESS['mailstore'] in line for line in lines)
+
+
+def test_spam_learning_requests_are_encrypted_to_the_controllers_key():
+    """The mailstore's rspamc encrypts to the controller's public key: with
+    that key the controller answers, with another key it cannot decrypt."""
+    key = on('mailstore', 'grep -o -- "--key [a-z0-9]*" /etc/dovecot/sieve/rspamd-learn-spam.sh | cut -d" " -f2'
+             ).stdout.strip()
+    assert key, 'the learning script does not encrypt'
+    other = on('mx', 'rspamadm keypair -j').stdout
+    other_key = json.loads(other)['keypair']['pubkey']
+    ping = '/usr/bin/rspamc --connect mx.%s:11334 --key %%s stat' % DOMAIN
+    assert 'Messages scanned' in on('mailstore', ping % key).stdout
+    assert 'Messages scanned' not in on('mailstore', ping % other_key).stdout
