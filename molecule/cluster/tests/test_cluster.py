@@ -310,3 +310,18 @@ def test_spam_learning_requests_are_encrypted_to_the_controllers_key():
     ping = '/usr/bin/rspamc --connect mx.%s:11334 --key %%s stat' % DOMAIN
     assert 'Messages scanned' in on('mailstore', ping % key).stdout
     assert 'Messages scanned' not in on('mailstore', ping % other_key).stdout
+
+
+def test_directory_bind_checks_the_password_on_the_mailstore_over_tls(ca_file, lab):
+    """A directory bind (db host) checks the mail password by an IMAP login on
+    the mailstore, carried over TLS from the db host's address."""
+    started = int(time.time()) - 1
+    directory = Server(container('db'), ca_file)
+    dn = 'uid=longnv,ou=people,dc=bacgiang,dc=gov,dc=vn'
+    code, entries, err = directory.ldapsearch(dn, password(lab, 'BG0001'), '(uid=longnv)', ['mail'])
+    assert code == 0, err
+    assert any(LONG in attrs.get('mail', []) for attrs in entries.values()), entries
+    code, _entries, _err = directory.ldapsearch(dn, 'Not-The-Password-1!', '(uid=longnv)', ['mail'])
+    assert code == 49  # invalid credentials
+    assert log_since('mailstore', started, r'imap-login: Login: user=<%s>.*rip=%s.*TLS'
+                     % (re.escape(LONG), re.escape(ADDRESS['db'])))
