@@ -293,7 +293,7 @@ def test_spam_learning_from_the_mailstore_reaches_rspamd_on_mx(mx, mailstore, la
     while not learned and time.monotonic() < deadline:
         time.sleep(1)
         lines = rspamd_log_after(before)
-        learned = [line for line in lines if msg['Message-ID'] in line
+        learned = [line for line in lines if msg['Message-ID'].strip('<>') in line
                    and re.search(r'learned message as spam|has been already learned as spam', line)]
     assert learned, 'rspamd on mx did not learn the message'
     assert any('controller' in line and ADDRESS['mailstore'] in line for line in lines)
