@@ -7,10 +7,10 @@ the hosts themselves (docker exec) for what only the private network sees.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
+import smtplib
 import ssl
 import subprocess
 import time
@@ -96,7 +96,6 @@ def test_submission_with_login_on_mx_reaches_the_recipient(mx, mailstore, lab):
 
 
 def test_wrong_password_is_refused_on_mx(mx, lab):
-    import smtplib
     with pytest.raises(smtplib.SMTPAuthenticationError):
         with mx.submission(LONG, 'Not-The-Password-1!', port=587):
             pass
