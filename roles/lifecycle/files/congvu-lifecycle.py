@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime
 import json
 import smtplib
+import ssl
 import sys
 import syslog
 from email.message import EmailMessage
@@ -64,6 +65,8 @@ class Job:
         message.set_content(body)
         smtp = self.config['smtp']
         with smtplib.SMTP(smtp['host'], int(smtp['port']), timeout=60) as client:
+            if smtp.get('cafile'):  # the MX is another host: STARTTLS, its certificate checked
+                client.starttls(context=ssl.create_default_context(cafile=smtp['cafile']))
             client.send_message(message, from_addr=self.config['sender'], to_addrs=recipients)
 
     # --- 1. Warnings ------------------------------------------------------------
