@@ -45,7 +45,7 @@ def backup(host, server, lab, name):
     server.wait_for_message(user, secret, message['Message-ID'])
     result = run_playbook('backup.yml')
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    made = re.findall(r'archive (%s-\S+) in (\S+)' % re.escape(name), result.stdout)
+    made = re.findall(r'archive (%s-\S+) in (ssh://[^\s\'"]+)' % re.escape(name), result.stdout)
     assert made, result.stdout[-3000:]
     return {'result': result, 'archive': made[0][0], 'repository': made[0][1],
             'message_id': message['Message-ID']}
