@@ -68,8 +68,10 @@ def mailbox_state(server, user, secret):
         _typ, folders = client.list()
         for line in folders:
             name = re.match(rb'\((.*?)\) (?:"[^"]*"|NIL) (.+)$', line).group(2).decode()
-            client.select(name, readonly=True)
+            _typ, count = client.select(name, readonly=True)
             state[name.strip('"')] = messages = {}
+            if int(count[0]) == 0:
+                continue
             _typ, data = client.fetch('1:*', '(FLAGS BODY.PEEK[])')
             for item in data:
                 if not isinstance(item, tuple):
