@@ -4,7 +4,6 @@ before it, is summarised in the status file, and the nightly timer is set.
 Each data host's key reaches only its own repository, and the passphrase is
 in no output, log or readable file."""
 
-import hashlib
 import json
 import os
 import re
