@@ -320,7 +320,7 @@ def new_message(sender, recipient, subject='congvu-mail test', body='Xin chào, 
     return msg
 
 
-def run_playbook(playbook, extra_vars=None, check=False):
+def run_playbook(playbook, extra_vars=None, check=False, timeout=900):
     """Run one of the package's playbooks against this scenario's hosts, as an
     operator would, and return the finished process (output kept for asserts)."""
     inventory = os.environ.get('MOLECULE_INVENTORY_FILE', str(PROJECT / 'inventories' / 'lab'))
@@ -336,7 +336,7 @@ def run_playbook(playbook, extra_vars=None, check=False):
         json.dump(extra_vars or {}, handle)
     try:
         command += ['-e', '@' + handle.name]
-        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     finally:
         os.unlink(handle.name)
     if check and result.returncode != 0:

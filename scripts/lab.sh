@@ -8,35 +8,46 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NAME=congvu-lab
+# The separate backup storage (inventory group backup), beside the lab host.
+BACKUP=congvu-lab-backup
 IMAGE=congvu-mail/debian12-systemd:latest
 DOCKER=/usr/bin/docker
 # host port on 127.0.0.1 -> port in the lab host (README: "The lab")
 PORTS=(2525:25 2587:587 2465:465 2143:143 2993:993 2110:110 2995:995
        8080:80 8443:443 4190:4190 2636:636)
 
-up() {
-  if ! "$DOCKER" container inspect "$NAME" >/dev/null 2>&1; then
-    local publish=()
-    for p in "${PORTS[@]}"; do publish+=(-p "127.0.0.1:$p"); done
-    "$DOCKER" run -d --name "$NAME" --hostname mail.bacgiang.gov.vn \
+# start NAME HOSTNAME [docker run options]: create the container once, start it,
+# wait for its systemd.
+start() {
+  local name=$1 hostname=$2
+  shift 2
+  if ! "$DOCKER" container inspect "$name" >/dev/null 2>&1; then
+    "$DOCKER" run -d --name "$name" --hostname "$hostname" \
       --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns host \
       -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
       --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
-      "${publish[@]}" "$IMAGE" /lib/systemd/systemd >/dev/null
+      "$@" "$IMAGE" /lib/systemd/systemd >/dev/null
   fi
-  "$DOCKER" start "$NAME" >/dev/null
+  "$DOCKER" start "$name" >/dev/null
   for _ in $(seq 1 30); do
-    state=$("$DOCKER" exec "$NAME" systemctl is-system-running 2>/dev/null || true)
+    state=$("$DOCKER" exec "$name" systemctl is-system-running 2>/dev/null || true)
     case "$state" in running|degraded) break ;; esac
     sleep 1
   done
+}
+
+up() {
+  local publish=()
+  for p in "${PORTS[@]}"; do publish+=(-p "127.0.0.1:$p"); done
+  start "$NAME" mail.bacgiang.gov.vn "${publish[@]}"
+  start "$BACKUP" backup.bacgiang.gov.vn
   ansible-playbook -i inventories/lab playbooks/site.yml
   python3 scripts/lab-info.py "$NAME"
 }
 
 down() {
-  "$DOCKER" rm -f "$NAME" >/dev/null 2>&1 || true
-  echo "Lab host $NAME removed (the lab CA in .lab/tls is kept)."
+  "$DOCKER" rm -f "$NAME" "$BACKUP" >/dev/null 2>&1 || true
+  echo "Lab hosts $NAME and $BACKUP removed (the lab CA in .lab/tls is kept)."
 }
 
 case "${1:-up}" in
