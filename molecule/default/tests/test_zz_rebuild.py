@@ -1,0 +1,1 @@
+../../rebuild/tests/test_rebuild.py
