@@ -1,1 +1,0 @@
-../../rebuild/tests/test_rebuild.py
