@@ -353,6 +353,16 @@ def scenario_vars():
     return yaml.safe_load(path.read_text(encoding='utf-8').replace('{{ internet_net }}', net))
 
 
+def password_service(host, request):
+    """One request to the webmail's password service, as the web server sends it."""
+    script = ('import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect("/run/congvu-mailpassword.sock"); '
+              's.sendall(sys.argv[1].encode() + b"\\n"); print(s.makefile().readline())')
+    result = host.run('runuser -u www-data -- python3 -c %s %s'
+                      % (shlex.quote(script), shlex.quote(json.dumps(request))))
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def psql(host, query):
     """One query on the mailbox database, as the postgres superuser, rows as text."""
     result = host.run("runuser -u postgres -- psql -XAtq -d mail -c %s" % _quote(query))

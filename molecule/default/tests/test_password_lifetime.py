@@ -18,7 +18,6 @@ import email.policy
 import imaplib
 import json
 import poplib
-import shlex
 import smtplib
 import subprocess
 import time
@@ -26,7 +25,7 @@ import uuid
 
 import pytest
 
-from mailtest import chromium, new_message, psql, run_playbook
+from mailtest import chromium, new_message, password_service, psql, run_playbook
 from test_accounts import address, people_with_states, person
 from test_webmail import URL, change_password, login
 
@@ -187,29 +186,19 @@ def test_expired_account_changes_its_password_in_the_webmail(server, host, lab, 
 
 # --- Password history ------------------------------------------------------------
 
-def service(host, request):
-    """One request to the webmail's password service, as the web server sends it."""
-    script = ('import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect("/run/congvu-mailpassword.sock"); '
-              's.sendall(sys.argv[1].encode() + b"\\n"); print(s.makefile().readline())')
-    result = host.run('runuser -u www-data -- python3 -c %s %s'
-                      % (shlex.quote(script), shlex.quote(json.dumps(request))))
-    assert result.rc == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_history_refuses_the_last_three_through_the_webmail_service(host, lab):
     user, start = address(USER), person(lab, USER)['password']
     first, second, third = ('Lich-Su-%d-2026-%s!' % (n, uuid.uuid4().hex[:4]) for n in (1, 2, 3))
     with saved_mailbox(host, USER):
-        assert service(host, {'action': 'change', 'user': user, 'current': start, 'new': first})['ok']
-        assert service(host, {'action': 'change', 'user': user, 'current': first, 'new': second})['ok']
+        assert password_service(host, {'action': 'change', 'user': user, 'current': start, 'new': first})['ok']
+        assert password_service(host, {'action': 'change', 'user': user, 'current': first, 'new': second})['ok']
         # The last 3: second (current), first, start.
         for reused in (start, first, second):
-            reply = service(host, {'action': 'change', 'user': user, 'current': second, 'new': reused})
+            reply = password_service(host, {'action': 'change', 'user': user, 'current': second, 'new': reused})
             assert not reply['ok'] and any('last 3 passwords' in e for e in reply['errors']), reply
-        assert service(host, {'action': 'change', 'user': user, 'current': second, 'new': third})['ok']
+        assert password_service(host, {'action': 'change', 'user': user, 'current': second, 'new': third})['ok']
         # Now start is the 4th: allowed again.
-        assert service(host, {'action': 'change', 'user': user, 'current': third, 'new': start})['ok']
+        assert password_service(host, {'action': 'change', 'user': user, 'current': third, 'new': start})['ok']
 
 
 def test_history_refuses_an_inventory_reset_to_a_recent_password(host, lab):

@@ -10,10 +10,8 @@ import email
 import email.policy
 import hashlib
 import imaplib
-import json
 import os
 import re
-import shlex
 import subprocess
 import time
 import uuid
@@ -23,7 +21,7 @@ import dkim
 import dns.resolver
 import pytest
 
-from mailtest import PROJECT, Server, new_message, psql, run_playbook, scenario_vars
+from mailtest import PROJECT, Server, new_message, password_service, psql, run_playbook, scenario_vars
 
 DOMAIN = 'bacgiang.gov.vn'
 LONG, TUYET, DUC = 'BG0001', 'BG0003', 'BG0004'
@@ -48,16 +46,6 @@ def dns_txt(name, timeout=5):
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return None
     return b''.join(answer[0].strings)
-
-
-def password_service(host, request):
-    """One request to the webmail's password service, as the web server sends it."""
-    script = ('import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect("/run/congvu-mailpassword.sock"); '
-              's.sendall(sys.argv[1].encode() + b"\\n"); print(s.makefile().readline())')
-    result = host.run('runuser -u www-data -- python3 -c %s %s'
-                      % (shlex.quote(script), shlex.quote(json.dumps(request))))
-    assert result.rc == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def mailbox_state(server, user, secret):
