@@ -8,7 +8,7 @@ BIN        := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios `make test` runs (side by side).
-SCENARIOS  ?= default cluster
+SCENARIOS  ?= default cluster rebuild
 # One scenario for daily work: make scenario S=default
 S          ?= default
 

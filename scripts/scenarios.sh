@@ -10,6 +10,13 @@
 # first CONGVU_NET (default 172.30.200), the next one .201, and so on. The
 # output of each goes to artifacts/molecule-NAME.log and is printed whole
 # when the scenario ends, so logs never interleave.
+#
+# With both `default` and `rebuild`, the rebuild scenario does not converge
+# a province's server of its own: the default scenario saves its host as an
+# image right after its converge (molecule/snapshot.yml), and the rebuild
+# scenario starts from that image once it exists (CONGVU_REBUILD_IMAGE). The
+# host the rebuild then creates and rebuilds is still a new one from the
+# base image. The image is removed at the end.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +26,28 @@ prefix=${CONGVU_PREFIX:-congvu}
 mkdir -p artifacts
 
 declare -A pids nets
+snapshot=
+if [[ " $* " == *" default "* && " $* " == *" rebuild "* ]]; then
+  snapshot="congvu-mail/snapshot:$prefix-default"
+  "$DOCKER" rmi -f "$snapshot" >/dev/null 2>&1
+fi
+
+# The rebuild scenario, once the default scenario's converged host is saved;
+# it fails at once if the default scenario ends without saving it.
+rebuild_from_snapshot() {
+  local waited=$SECONDS
+  until "$DOCKER" image inspect "$snapshot" >/dev/null 2>&1; do
+    if ! kill -0 "${pids[default]}" 2>/dev/null; then
+      echo "The default scenario ended before its converged host was saved as $snapshot:"
+      echo "see its log. The rebuild scenario did not run."
+      return 1
+    fi
+    sleep 10
+  done
+  echo "Started from $snapshot, saved by the default scenario, after $(( (SECONDS - waited) / 60 )) min"
+  CONGVU_REBUILD_IMAGE=$snapshot molecule test -s rebuild
+}
+
 index=0
 for scenario in "$@"; do
   net="${base%.*}.$(( ${base##*.} + index ))"
@@ -29,7 +58,14 @@ for scenario in "$@"; do
   stale=$("$DOCKER" ps -aq --filter "name=^$prefix-$scenario")
   [ -z "$stale" ] || "$DOCKER" rm -f $stale >/dev/null
   echo "==> molecule test -s $scenario (network $net.0/24, log artifacts/molecule-$scenario.log)"
-  CONGVU_NET=$net molecule test -s "$scenario" >"artifacts/molecule-$scenario.log" 2>&1 &
+  if [ -n "$snapshot" ] && [ "$scenario" = rebuild ]; then
+    echo "    (starts from the default scenario's host once that one has converged)"
+    CONGVU_NET=$net rebuild_from_snapshot >"artifacts/molecule-$scenario.log" 2>&1 &
+  elif [ -n "$snapshot" ] && [ "$scenario" = default ]; then
+    CONGVU_NET=$net CONGVU_SNAPSHOT=$snapshot molecule test -s "$scenario" >"artifacts/molecule-$scenario.log" 2>&1 &
+  else
+    CONGVU_NET=$net molecule test -s "$scenario" >"artifacts/molecule-$scenario.log" 2>&1 &
+  fi
   pids[$scenario]=$!
   # Docker creates the networks and containers one scenario at a time.
   sleep 20
@@ -59,6 +95,8 @@ while [ ${#remaining[@]} -gt 0 ]; do
   done
   remaining=("${still[@]}")
 done
+
+[ -z "$snapshot" ] || "$DOCKER" rmi -f "$snapshot" >/dev/null 2>&1
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "==> failed scenarios: ${failed[*]}" >&2

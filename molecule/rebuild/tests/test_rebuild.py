@@ -140,10 +140,14 @@ def story(host, server, lab):
     # Mail from outside, into the inbox and, by the filter, into Du-an.
     first = deliver(server, tuyet, 'Thư thứ nhất')
     project = deliver(server, tuyet, '[Du an] Kế hoạch năm 2027')
+    find(server, tuyet, tuyet_pw, project, 'Du-an')
+    # The mail log is rotated here: these two are in its rotation, the rest
+    # in the current file.
+    rotate = host.run('logrotate --force /etc/logrotate.d/congvu-mail-logs')
+    assert rotate.rc == 0, rotate.stderr
     third = deliver(server, tuyet, 'Thư thứ ba')
     for_duc = deliver(server, ADDRESSES[DUC], 'Gửi anh Đức')
     via_alias = deliver(server, 'giamdoc.stttt@' + DOMAIN, 'Gửi giám đốc')
-    find(server, tuyet, tuyet_pw, project, 'Du-an')
     find(server, ADDRESSES[LONG], password(lab, LONG), via_alias, 'INBOX')
     find(server, ADDRESSES[DUC], password(lab, DUC), for_duc, 'INBOX')
 
@@ -174,6 +178,7 @@ def story(host, server, lab):
     before = {pid: mailbox_state(server, ADDRESSES[pid], secrets[pid]) for pid in secrets}
     addresses_before = psql(host, 'SELECT id, address, account_id FROM mailboxes ORDER BY id')
     aliases_before = psql(host, 'SELECT address, goto FROM aliases ORDER BY 1, 2')
+    log_mode = host.run('stat -c %U:%G:%a /var/log/mail.log').stdout.strip()
     TIMES['use'] = time.monotonic() - start
 
     # The backup.
@@ -203,7 +208,7 @@ def story(host, server, lab):
     return {'server': fresh, 'before': before, 'secrets': secrets, 'duc_old': duc_old,
             'signed_before': signed_before, 'key_before': key_before, 'rebuild': rebuild,
             'addresses_before': addresses_before, 'aliases_before': aliases_before,
-            'project': project, 'via_alias': via_alias}
+            'project': project, 'via_alias': via_alias, 'log_mode': log_mode}
 
 
 def test_rebuild_prints_how_long_each_step_took(story):
@@ -268,6 +273,24 @@ def test_the_addresses_are_unchanged_and_deliver(story, host, lab):
     for recipient in ('giamdoc.stttt@' + DOMAIN, 'postmaster@' + DOMAIN):
         message_id = deliver(server, recipient, 'Sau khi dựng lại: %s' % recipient)
         find(server, ADDRESSES[LONG], password(lab, LONG), message_id, 'INBOX')
+
+
+def test_the_mail_log_history_is_back(story, host):
+    """The rotated log and the last one come back, ahead of what the new host
+    has logged since; the system logger goes on writing to the same file."""
+    rotated = host.run('zcat -f /var/log/mail.log.1*')
+    assert rotated.rc == 0, rotated.stderr
+    assert story['project'] in rotated.stdout
+    message_id = deliver(story['server'], ADDRESSES[LONG], 'Nhật ký sau khi dựng lại')
+    deadline = time.monotonic() + 30
+    while True:
+        current = host.run('cat /var/log/mail.log').stdout
+        if message_id in current or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert story['via_alias'] in current and message_id in current
+    assert current.index(story['via_alias']) < current.index(message_id)
+    assert host.run('stat -c %U:%G:%a /var/log/mail.log').stdout.strip() == story['log_mode']
 
 
 def test_the_new_host_backs_up_again(story):
