@@ -32,18 +32,6 @@ apt_install python3-venv docker.io mmdebstrap ca-certificates iptables ldap-util
 # libnss3-tools: certutil, to make it trust the lab CA.
 apt_install chromium libnss3-tools
 
-# --- Python venv ------------------------------------------------------------
-stamp="$VENV/.requirements.sha256"
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "Creating the Python venv in $VENV"
-  /usr/bin/python3 -m venv "$VENV"
-  # pip's notes about index locations it cannot use are machine noise.
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
-    | { grep -v "^WARNING: Location " || true; }
-  echo "$want" > "$stamp"
-fi
-
 # --- Docker engine ----------------------------------------------------------
 # There may be no systemd on the machine: start dockerd by hand when no engine
 # answers. Debian's /usr/bin/docker is preferred to any other client on PATH.
@@ -60,8 +48,28 @@ fi
 
 # --- Base image -------------------------------------------------------------
 image="congvu-mail/debian12-systemd:$(sha256sum "$IMAGE_RECIPE" | cut -c1-12)"
+# Built while the venv is installed: both mostly wait for downloads.
+image_pid=
 if ! "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
   say "Building the base image $image (about a minute)"
-  bash "$IMAGE_RECIPE" "$image"
+  bash "$IMAGE_RECIPE" "$image" &
+  image_pid=$!
+fi
+
+# --- Python venv ------------------------------------------------------------
+stamp="$VENV/.requirements.sha256"
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "Creating the Python venv in $VENV"
+  /usr/bin/python3 -m venv "$VENV"
+  # pip's notes about index locations it cannot use are machine noise.
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
+    | { grep -v "^WARNING: Location " || true; }
+  echo "$want" > "$stamp"
+fi
+
+# --- Base image, ready ------------------------------------------------------
+if [ -n "$image_pid" ]; then
+  wait "$image_pid" || { echo "The base image $image could not be built" >&2; exit 1; }
 fi
 "$DOCKER" tag "$image" congvu-mail/debian12-systemd:latest
