@@ -48,8 +48,16 @@ rebuild_from_snapshot() {
   CONGVU_REBUILD_IMAGE=$snapshot molecule test -s rebuild
 }
 
+# The rebuild scenario waits on the default scenario's run, so it starts last.
+order=("$@")
+if [ -n "$snapshot" ]; then
+  order=()
+  for scenario in "$@"; do [ "$scenario" = rebuild ] || order+=("$scenario"); done
+  order+=(rebuild)
+fi
+
 index=0
-for scenario in "$@"; do
+for scenario in "${order[@]}"; do
   net="${base%.*}.$(( ${base##*.} + index ))"
   index=$((index + 1))
   nets[$scenario]=$net
