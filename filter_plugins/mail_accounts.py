@@ -738,20 +738,24 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
         add(_problem('accounts_postmaster', '-', '-', 'nobody receives postmaster@ mail',
                      'name people or addresses there, or give an active person role admin'))
 
+    by_address = {}  # the same address in several variables is one problem
     for variable, value in sorted(mailed.items()):
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
             add(_problem(variable, '-', '-', 'is %s, not a list of addresses' % _kind(value),
                          'write a list: %s: [quantri@%s]' % (variable, domain)))
             continue
         for address in value:
-            if not isinstance(address, str) or '@' not in address or _address.mail_address_errors(address.strip().lower()):
-                add(_problem(variable, _shown(address), '-', 'is not an address', 'write a full address'))
-            elif address.strip().lower().rpartition('@')[2] not in hosted:
-                add(_problem(variable, _shown(address), '-', 'is not in a hosted domain',
-                             'name an account, list or alias of mail_domains'))
-            elif not known(address):
-                add(_problem(variable, _shown(address), '-', 'is no account, list or alias of the hosted domains',
-                             'name an existing address (a person, an organisation, a list, an alias or postmaster@)'))
+            by_address.setdefault(_shown(address, 80), (address, []))[1].append(variable)
+    for shown, (address, variables) in sorted(by_address.items()):
+        where = ', '.join(variables)
+        if not isinstance(address, str) or '@' not in address or _address.mail_address_errors(address.strip().lower()):
+            add(_problem(where, shown, '-', 'is not an address', 'write a full address'))
+        elif address.strip().lower().rpartition('@')[2] not in hosted:
+            add(_problem(where, shown, '-', 'is not in a hosted domain',
+                         'name an account, list or alias of mail_domains'))
+        elif not known(address):
+            add(_problem(where, shown, '-', 'is no account, list or alias of the hosted domains',
+                         'name an existing address (a person, an organisation, a list, an alias or postmaster@)'))
 
 
 def _org_local(where, label, org, parent, add):
@@ -784,6 +788,23 @@ def _role_targets(accounts):
             if p.get('role', 'user') == 'admin' and p.get('state', 'active') == 'active']
 
 
+def _no_crash(function):
+    """Render-side filters run on data mail_accounts_errors has passed; should
+    anything else reach them, they fail as a filter, never with a Python error."""
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except AnsibleFilterError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise AnsibleFilterError('%s: the accounts do not pass the check (%s: %s); run the check first: '
+                                     'make check INV=<inventory>' % (function.__name__, type(error).__name__,
+                                                                    error)) from None
+    guarded.__name__ = function.__name__
+    guarded.__doc__ = function.__doc__
+    return guarded
+
+
 def _reset_due(known, reset):
     """Whether the inventory's password is to be stored: a new mailbox, or a new reset token."""
     return known is None or _text(known.get('password_reset')) != reset
@@ -802,6 +823,7 @@ def _with_passwords(accounts):
                    _text(person.get('password_reset') or 'initial'))
 
 
+@_no_crash
 def mail_accounts_resets(accounts, existing=None):
     """account_id of every existing mailbox whose inventory password_reset token is new:
     the mailboxes whose password the next sync sets again."""
@@ -813,6 +835,7 @@ def mail_accounts_resets(accounts, existing=None):
                   if account_id in known and _reset_due(known[account_id], reset))
 
 
+@_no_crash
 def mail_accounts_reused(accounts, history=None, policy=None):
     """Every record whose inventory password (about to be set again by a reset) is one of
     the mailbox's last passwords (Điều 4.2, 2025 text). O(history) maps account_id to the
@@ -831,6 +854,7 @@ def mail_accounts_reused(accounts, history=None, policy=None):
     return problems
 
 
+@_no_crash
 def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     """The state the mailbox database must hold (see DOCUMENTATION)."""
     accounts, existing, hashing = _plain(accounts), _plain(existing), _plain(hashing or {})
