@@ -450,15 +450,22 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
     org_mailboxes = []  # (label, local, record, top-level local or None)
     top_locals, unit_locals = {}, {}
     managers = []  # (where, label, person id)
+    # Records that give no address: references to them are not reported as well
+    # (once the record is fixed, they are checked).
+    org_records = read_orgs = 0
+    unreadable_units = set()
     for index, raw in enumerate(_records(W, accounts.get('organizations'), add, 'organisations')):
+        org_records += 1
         label = '#%d' % (index + 1) + (' (%s)' % _name_label(raw, 'name', 'commune') if _name_label(raw, 'name', 'commune') else '')
         org = _typed(W, label, raw, ORG_FIELDS, add, 'an organisation')
         if org is None:
             continue
         if bool(org.get('name')) == bool(org.get('commune')):
-            add(_problem(W, label, 'name', 'has %s' % ('both name and commune' if org.get('name') else
-                                                      'no valid name nor commune'),
-                         'give an organisation its name, or a commune its commune (place name)'))
+            typed_away = not org.get('name') and any(raw.get(f) is not None for f in ('name', 'commune'))
+            if not typed_away:  # else already reported by its type
+                add(_problem(W, label, 'name', 'has %s' % ('both name and commune' if org.get('name') else
+                                                          'neither name nor commune'),
+                             'give an organisation its name, or a commune its commune (place name)'))
             continue
         if org.get('commune'):
             if org.get('units'):
@@ -477,6 +484,7 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
                 continue
             org_mailboxes.append((label, local, org, None))
             top_locals[local] = label
+            read_orgs += 1
             for body in org.get('bodies') or []:
                 errors = _address.mail_address_errors(body) if '.' not in body else ['has a dot']
                 if errors:
@@ -493,6 +501,7 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
             continue
         org_mailboxes.append((label, local, org, None))
         top_locals[local] = label
+        read_orgs += 1
         managers.extend((label, m) for m in org.get('managers') or [])
         units = org.get('units')
         if units is not None and not isinstance(units, (list, tuple)):
@@ -502,13 +511,14 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
             ulabel = '%s unit #%d' % (label, uindex + 1) + (
                 ' (%s)' % _name_label(raw_unit, 'name') if _name_label(raw_unit, 'name') else '')
             unit = _typed(W, ulabel, raw_unit, UNIT_FIELDS, add, 'a unit')
-            if unit is None:
-                continue
-            if not unit.get('name'):
-                add(_problem(W, ulabel, 'name', 'is missing', 'give the unit its name'))
+            if unit is None or not unit.get('name'):
+                if unit is not None and not (isinstance(raw_unit, Mapping) and raw_unit.get('name') is not None):
+                    add(_problem(W, ulabel, 'name', 'is missing', 'give the unit its name'))
+                unreadable_units.add(local)
                 continue
             ulocal = _org_local(W, ulabel, unit, local, add)
             if ulocal is None:
+                unreadable_units.add(local)
                 continue
             org_mailboxes.append((ulabel, ulocal, unit, local))
             unit_locals[ulocal] = ulabel
@@ -549,17 +559,17 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
             add(_problem(W, label, 'name', 'the name %s' % problem,
                          'write only the full name (leave titles and notes out), or give the person an '
                          'explicit address: address: <local part>'))
-        role = person.get('role', 'user')
-        state = person.get('state', 'active')
+        role = person.get('role') or 'user'
+        state = person.get('state') or 'active'
         org = person.get('organization')
-        if org and org not in top_locals:
+        if org and org not in top_locals and (org in unit_locals or read_orgs == org_records):
             rule = ('%s is a unit, not an organisation' % org if org in unit_locals else
                     'organization %s is not an organisation mailbox of the inventory' % org)
             add(_problem(W, label, 'organization', rule, 'use its address local part (an organisation or a commune)'))
         unit = person.get('unit')
         if unit and not org:
             add(_problem(W, label, 'unit', 'a unit needs its organization', 'give organization: too'))
-        elif unit and org in top_locals and ('%s.%s' % (unit, org)) not in unit_locals:
+        elif unit and org in top_locals and ('%s.%s' % (unit, org)) not in unit_locals and org not in unreadable_units:
             add(_problem(W, label, 'unit', 'unit %s is not a unit of %s' % (unit, org), 'use the unit\'s abbreviation'))
         if person.get('citizen_id') and not re.fullmatch(r'[0-9]+', _text(person['citizen_id'])):
             add(_problem(W, label, 'citizen_id', 'has characters other than digits', 'write the 12 digits, quoted'))
@@ -691,7 +701,7 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
         taken('accounts_lists', label, 'address', mlist['address'], 'list:%d' % number, 'address',
               'choose another list address')
     for label, person in people:
-        if person.get('state', 'active') == 'terminated':
+        if person.get('state') or 'active' == 'terminated':
             continue
         for alias in person.get('aliases') or []:
             if '@' not in alias and not _address.mail_address_errors(alias):
@@ -708,7 +718,8 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
         for member in mlist.get('members') or []:
             member = _text(member)
             if '@' not in member:
-                if member not in seen_ids and not any(member == m[1] for m in org_mailboxes):
+                if member not in seen_ids and not any(member == m[1] for m in org_mailboxes) and (
+                        read_orgs == org_records and not unreadable_units):
                     add(_problem('accounts_lists', label, 'members', 'member %s is neither a person id nor an '
                                  'organisation' % member, 'fix the member list'))
             elif member.lower().rpartition('@')[2] in hosted:
@@ -734,7 +745,7 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
             add(_problem('accounts_postmaster', target, '-', 'is no account, list or alias of the hosted domains',
                          'name an existing address'))
     if role_addresses and not targets and not any(
-            p.get('role', 'user') == 'admin' and p.get('state', 'active') == 'active' for _l, p in people):
+            p.get('role') or 'user' == 'admin' and p.get('state') or 'active' == 'active' for _l, p in people):
         add(_problem('accounts_postmaster', '-', '-', 'nobody receives postmaster@ mail',
                      'name people or addresses there, or give an active person role admin'))
 
@@ -785,7 +796,7 @@ def _role_targets(accounts):
     if named:
         return named
     return [_text(p.get('id')) for p in accounts.get('people') or []
-            if p.get('role', 'user') == 'admin' and p.get('state', 'active') == 'active']
+            if p.get('role') or 'user' == 'admin' and p.get('state') or 'active' == 'active']
 
 
 def _no_crash(function):
@@ -817,8 +828,8 @@ def _with_passwords(accounts):
             yield ('org:' + local, label, 'user', local, org['password'],
                    _text(org.get('password_reset') or 'initial'))
     for person in accounts.get('people') or []:
-        if person.get('password') is not None and person.get('state', 'active') != 'terminated':
-            yield (_text(person['id']), _person_label(person), person.get('role', 'user'),
+        if person.get('password') is not None and person.get('state') or 'active' != 'terminated':
+            yield (_text(person['id']), _person_label(person), person.get('role') or 'user',
                    _text(person.get('address')), person['password'],
                    _text(person.get('password_reset') or 'initial'))
 
@@ -868,7 +879,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     def mailbox(account_id, address, name, kind, password, reset, **extra):
         row = dict(account_id=account_id, address=address, name=name, kind=kind,
                    organization=extra.get('organization'), unit=extra.get('unit'),
-                   role=extra.get('role', 'user'), state=extra.get('state', 'active'),
+                   role=extra.get('role') or 'user', state=extra.get('state') or 'active',
                    quota_bytes=int(extra.get('quota_mb') or quota.get(kind, 0)) * 1048576,
                    password=None, password_reset=reset, must_change=must_change,
                    restore=_text(extra.get('restore')) or None)
@@ -908,9 +919,9 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
                 _text(person.get('password_reset') or 'initial'),
                 organization=person.get('organization'),
                 unit='%s.%s' % (unit, person.get('organization')) if unit else None,
-                role=person.get('role', 'user'), state=person.get('state', 'active'),
+                role=person.get('role') or 'user', state=person.get('state') or 'active',
                 quota_mb=person.get('quota_mb'), restore=person.get('restore'))
-        if person.get('state', 'active') == 'terminated':
+        if person.get('state') or 'active' == 'terminated':
             continue
         for alias in person.get('aliases') or []:
             alias_address = '%s@%s' % (alias, domain)
@@ -919,7 +930,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
 
     # Staff named as managers may send as their organisation's mailbox.
     for address, manager in managed:
-        if manager in by_id and by_id[manager].get('state', 'active') != 'terminated':
+        if manager in by_id and by_id[manager].get('state') or 'active' != 'terminated':
             senders.append({'address': address, 'login': addresses[manager]})
 
     for mlist in accounts.get('lists') or []:
@@ -927,7 +938,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
         for member in mlist.get('members') or []:
             member = _text(member)
             if member in addresses:
-                if by_id[member].get('state', 'active') == 'terminated':
+                if by_id[member].get('state') or 'active' == 'terminated':
                     continue
                 goto = addresses[member]
             else:
