@@ -701,7 +701,7 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
         taken('accounts_lists', label, 'address', mlist['address'], 'list:%d' % number, 'address',
               'choose another list address')
     for label, person in people:
-        if person.get('state') or 'active' == 'terminated':
+        if (person.get('state') or 'active') == 'terminated':
             continue
         for alias in person.get('aliases') or []:
             if '@' not in alias and not _address.mail_address_errors(alias):
@@ -745,7 +745,7 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
             add(_problem('accounts_postmaster', target, '-', 'is no account, list or alias of the hosted domains',
                          'name an existing address'))
     if role_addresses and not targets and not any(
-            p.get('role') or 'user' == 'admin' and p.get('state') or 'active' == 'active' for _l, p in people):
+            (p.get('role') or 'user') == 'admin' and (p.get('state') or 'active') == 'active' for _l, p in people):
         add(_problem('accounts_postmaster', '-', '-', 'nobody receives postmaster@ mail',
                      'name people or addresses there, or give an active person role admin'))
 
@@ -796,7 +796,7 @@ def _role_targets(accounts):
     if named:
         return named
     return [_text(p.get('id')) for p in accounts.get('people') or []
-            if p.get('role') or 'user' == 'admin' and p.get('state') or 'active' == 'active']
+            if (p.get('role') or 'user') == 'admin' and (p.get('state') or 'active') == 'active']
 
 
 def _no_crash(function):
@@ -828,7 +828,7 @@ def _with_passwords(accounts):
             yield ('org:' + local, label, 'user', local, org['password'],
                    _text(org.get('password_reset') or 'initial'))
     for person in accounts.get('people') or []:
-        if person.get('password') is not None and person.get('state') or 'active' != 'terminated':
+        if person.get('password') is not None and (person.get('state') or 'active') != 'terminated':
             yield (_text(person['id']), _person_label(person), person.get('role') or 'user',
                    _text(person.get('address')), person['password'],
                    _text(person.get('password_reset') or 'initial'))
@@ -921,7 +921,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
                 unit='%s.%s' % (unit, person.get('organization')) if unit else None,
                 role=person.get('role') or 'user', state=person.get('state') or 'active',
                 quota_mb=person.get('quota_mb'), restore=person.get('restore'))
-        if person.get('state') or 'active' == 'terminated':
+        if (person.get('state') or 'active') == 'terminated':
             continue
         for alias in person.get('aliases') or []:
             alias_address = '%s@%s' % (alias, domain)
@@ -930,7 +930,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
 
     # Staff named as managers may send as their organisation's mailbox.
     for address, manager in managed:
-        if manager in by_id and by_id[manager].get('state') or 'active' != 'terminated':
+        if manager in by_id and (by_id[manager].get('state') or 'active') != 'terminated':
             senders.append({'address': address, 'login': addresses[manager]})
 
     for mlist in accounts.get('lists') or []:
@@ -938,7 +938,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
         for member in mlist.get('members') or []:
             member = _text(member)
             if member in addresses:
-                if by_id[member].get('state') or 'active' == 'terminated':
+                if (by_id[member].get('state') or 'active') == 'terminated':
                     continue
                 goto = addresses[member]
             else:
