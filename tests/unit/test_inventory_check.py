@@ -328,6 +328,14 @@ def test_any_value_in_any_field_is_reported_never_raised(model, policy, hash_set
     problems = check(model, policy, existing=[{'account_id': 'BG0002', 'address': 'longnv2@' + DOMAIN}],
                      mailed={'mail_admins': ['longnv@' + DOMAIN]})
     assert not any('could not be checked' in p for p in problems), problems
+    # Each problem names the record the value was put in (its id, position or
+    # name; a list by its address or its kind), also when it is the other side of a clash.
+    marks = {'people': ('BG0005', '#5', 'Lê Thị Hoa'), 'lists': ('accounts_lists',)}.get(where)
+    if where == 'people' and field is None:  # a new record: its position, or the id it gives itself
+        given_id = value.get('id') if isinstance(value, dict) else None
+        marks = ('#5',) + ((given_id.strip(),) if isinstance(given_id, str) and given_id.strip() else ())
+    for problem in problems if marks else []:
+        assert any(mark in problem for mark in marks), (problem, value)
     if not problems:
         # What passes the check renders, with nobody's address changed.
         state = mail_accounts_render(model, existing=[{'account_id': 'BG0002', 'address': 'longnv2@' + DOMAIN,
