@@ -28,14 +28,21 @@ DOCUMENTATION = r"""
   name: mail_accounts
   short_description: Check the inventory's accounts and render the mailbox database's state
   description:
-    - C(mail_accounts_errors(accounts, policy=None, forward_allowed=None)) lists every problem
-      of every record (organisation, unit, person, list, domain), each naming the record, the
-      rule and what to do; never a password. Empty when the inventory is good. With
-      O(forward_allowed) (domain patterns, see mail_forward), a list member outside the
-      hosted domains and those patterns is a problem too.
+    - C(mail_accounts_errors(accounts, policy=None, forward_allowed=None, existing=None, mailed=None))
+      lists every problem of every record (organisation, unit, person, list, domain), each one
+      line C(<list> · <record> · <field> · <rule> · <what to do>); never a password. Empty when
+      the inventory is good. Every record and field is type-checked first (any YAML value is
+      reported, never raised); then names, references, hosted domains and passwords; then one
+      namespace of addresses, aliases, lists, organisation mailboxes and role addresses, where
+      each person's address is computed first and anything else equal to it is a clash naming
+      both records. With O(forward_allowed) (domain patterns, see mail_forward), a list member
+      outside the hosted domains and those patterns is a problem too. O(existing) (as for
+      C(mail_accounts_render), or its JSON text) adds the addresses the database has issued,
+      also of people no longer listed. O(mailed) maps variable names (mail_admins...) to
+      addresses that must be accounts, lists or aliases of the hosted domains.
     - C(mail_accounts_render(accounts, existing=None, policy=None, hashing=None)) gives the
       state the database must hold. O(existing) is what the database already holds (one dict
-      per mailbox with C(account_id), C(address), C(password_reset)): issued addresses are
+      per mailbox with C(account_id), C(address), C(password_reset)); issued addresses are
       kept, and a password hash is rendered only for a new mailbox or a new C(password_reset)
       token.
     - C(mail_accounts_render_json(accounts, existing=None, policy=None, hashing=None)) is the
@@ -53,7 +60,7 @@ DOCUMENTATION = r"""
       an item with C(alias_of) is an alias domain, C(send_until) a date), C(organizations),
       C(people), C(lists), C(duplicates), C(must_change), C(quota_mb) (per C(person) and
       C(organization)), C(role_addresses) (local parts such as postmaster and abuse that
-      reach the administrators) and C(postmaster) (who they are: person ids, organisations
+      reach the administrators) and C(postmaster) (who they are - person ids, organisations
       or addresses; empty means every active person with role admin). The README
       documents the model with a worked example.
   positional: _input

@@ -367,3 +367,10 @@ def test_a_wrongly_typed_field_names_its_record_and_field(model, policy):
 def test_dates_are_tokens(model, policy):
     person(model, 'BG0004')['password_reset'] = datetime.date(2026, 11, 29)
     assert check(model, policy) == []
+
+
+@pytest.mark.parametrize('module', ['mail_accounts', 'mail_inventory'])
+def test_documentation_is_yaml(module):
+    plugin = __import__(module)
+    for text in (plugin.DOCUMENTATION, plugin.EXAMPLES, plugin.RETURN):
+        assert isinstance(yaml.safe_load(text), (dict, list))
