@@ -314,7 +314,7 @@ def _typed(where, label, record, fields, add, what):
     left out); None when the record is not a mapping at all."""
     if not isinstance(record, Mapping):
         add(_problem(where, label, '-', 'is %s, not a record' % _kind(record),
-                     'write the %s as fields, one per line (- %s: ...)' % (what, fields[0])))
+                     'write the %s as fields, one per line (- %s: ...)' % (what.split(' ', 1)[-1], fields[0])))
         return None
     good = {}
     for field, value in record.items():
