@@ -186,3 +186,21 @@ def test_a_vaulted_inventory_with_the_examples_placeholders(tmp_path, inventory)
     code, output, calls = make_check(tmp_path, inventory)
     assert code != 0 and calls == ''
     assert 'vault' in output.lower(), output[-2000:]
+
+
+def test_the_venv_bootstrap_installs_no_docker_nor_browser(tmp_path):
+    """make lint, unit and check run `scripts/bootstrap.sh venv`: with the venv
+    there, it calls neither Docker nor apt (stand-ins record any call)."""
+    stub = tmp_path / 'stub'
+    stub.mkdir()
+    calls = tmp_path / 'calls'
+    for tool in ('docker', 'dockerd', 'apt-get', 'mmdebstrap'):
+        (stub / tool).write_text('#!/bin/sh\necho "%s $*" >> %s\nexit 1\n' % (tool, calls))
+        (stub / tool).chmod(0o755)
+    result = subprocess.run(['bash', str(ROOT / 'scripts' / 'bootstrap.sh'), 'venv'], capture_output=True, text=True,
+                            env=dict(os.environ, PATH='%s:%s' % (stub, os.environ['PATH'])), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not calls.exists(), calls.read_text()
+    script = (ROOT / 'Makefile').read_text(encoding='utf-8')
+    for target in ('lint', 'unit', 'check'):
+        assert '\n%s: bootstrap-venv\n' % target in script, target
