@@ -707,9 +707,7 @@ def _errors(accounts, policy, forward_allowed, existing, mailed, add):
     for number, (label, mlist) in enumerate(lists):
         taken('accounts_lists', label, 'address', mlist['address'], 'list:%d' % number, 'address',
               'choose another list address')
-    for label, person in people:
-        if (person.get('state') or 'active') == 'terminated':
-            continue
+    for label, person in people:  # a terminated person's aliases stay reserved too (mail_accounts_render)
         for alias in person.get('aliases') or []:
             if '@' not in alias and not _address.mail_address_errors(alias):
                 taken('accounts_people', label, 'aliases', alias, 'alias:%s:%s' % (person['id'], alias), 'alias',

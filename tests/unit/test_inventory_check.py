@@ -168,6 +168,15 @@ def test_same_alias_twice_and_alias_as_a_list(model, policy):
     one(problems, 'BG0005', 'aliases', 'is already the address of accounts_lists toanthe.stttt')
 
 
+def test_a_terminated_persons_alias_stays_reserved(model, policy):
+    """The render reserves it: it would renumber a namesake without a word."""
+    person(model, 'BG0004')['state'] = 'terminated'
+    person(model, 'BG0004')['aliases'] = ['longnv3']
+    model['people'].append({'id': 'BG0009', 'name': 'Nguyễn Văn Long', 'password': 'Lab-Long9-2026!'})
+    one(check(model, policy), 'BG0004', 'aliases', 'longnv3@%s is already the address of accounts_people BG0009'
+        % DOMAIN)
+
+
 def test_address_in_a_domain_not_hosted(model, policy):
     """Was: antv@gmail.com accepted as a mailbox address."""
     model['people'].append({'id': 'BG0009', 'name': 'Trần Văn An', 'password': 'Lab-An-2026!',
