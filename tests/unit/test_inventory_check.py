@@ -383,3 +383,41 @@ def test_documentation_is_yaml(module):
     plugin = __import__(module)
     for text in (plugin.DOCUMENTATION, plugin.EXAMPLES, plugin.RETURN):
         assert isinstance(yaml.safe_load(text), (dict, list))
+
+
+# --- A new record never takes nor renumbers an address ----------------------------------
+
+CANDIDATES = ['longnv', 'longnv2', 'longnv3', 'tuyetdta', 'ductm', 'hoalt', 'giamdoc.stttt', 'toanthe.stttt',
+              'stttt', 'vp.stttt', 'du.kinhbac', 'postmaster', 'vanthu', 'hanpt']
+new_records = st.one_of(
+    st.builds(lambda name, address, aliases: ('people', dict(
+        {'id': 'BG0100', 'name': name, 'password': 'Lab-New-2026!', 'aliases': aliases},
+        **({'address': address} if address else {}))),
+        st.sampled_from(['Nguyễn Văn Long', 'Phạm Thu Hà', 'Trần Minh Đức', 'Lê Thị Hoa']),
+        st.none() | st.sampled_from(CANDIDATES), st.lists(st.sampled_from(CANDIDATES), max_size=2)),
+    st.builds(lambda address: ('lists', {'address': address, 'members': ['BG0001']}), st.sampled_from(CANDIDATES)),
+    st.builds(lambda abbreviation: ('organizations', {'name': 'Sở Y tế', 'abbreviation': abbreviation}),
+              st.sampled_from([c for c in CANDIDATES if '.' not in c])),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(record=new_records, with_database=st.booleans())
+def test_a_record_that_passes_changes_no_address(model, policy, hash_settings, record, with_database):
+    hashing = dict(hash_settings, rounds=1000)
+    before = mail_accounts_render(model, hashing=hashing)
+    held = {r['account_id']: r['address'] for r in before['mailboxes']}
+    existing = [{'account_id': r['account_id'], 'address': r['address'], 'password_reset': r['password_reset']}
+                for r in before['mailboxes']] if with_database else None
+    where, item = record
+    changed = copy.deepcopy(model)
+    changed[where].append(item)
+    if check(changed, policy, existing=existing):
+        return  # refused: nothing changes
+    after = mail_accounts_render(changed, existing=existing, hashing=hashing)
+    addresses = {r['account_id']: r['address'] for r in after['mailboxes']}
+    assert all(addresses[account] == address for account, address in held.items())
+    old_aliases = {a['address'] for a in before['aliases']}
+    for address in set(held.values()):
+        # A mailbox's address is no alias or list of anybody else afterwards.
+        assert address not in {a['address'] for a in after['aliases']} - old_aliases, address
