@@ -12,19 +12,25 @@ SCENARIOS  ?= default cluster rebuild
 # One scenario for daily work: make scenario S=default
 S          ?= default
 
-.PHONY: help bootstrap lab lab-down test lint unit molecule scenario converge verify bench clean
+.PHONY: help bootstrap bootstrap-venv lab lab-down test lint unit check molecule scenario converge verify bench clean
 
 help:
 	@echo "make lab        deploy the whole system into a local test host and print how to reach it"
 	@echo "make lab-down   remove the lab host"
 	@echo "make test       lint, unit tests, then every Molecule scenario (what CI runs)"
 	@echo "make lint       ansible-lint (production profile) and yamllint"
-	@echo "make unit       the filter plugins' unit tests"
+	@echo "make unit       the filter plugins' unit tests and the inventory check's tests"
+	@echo "make check INV=inventories/NAME   check an inventory on this machine, touching no host"
 	@echo "make scenario S=NAME   one Molecule scenario, full test sequence"
 	@echo "make converge S=NAME / make verify S=NAME   keep a scenario's host up while working"
 
+# Everything: Debian packages, Docker engine, base image, browser, venv.
 bootstrap:
 	@bash scripts/bootstrap.sh
+
+# Only the Python venv: what lint, unit and check need.
+bootstrap-venv:
+	@bash scripts/bootstrap.sh venv
 
 lab: bootstrap
 	@bash scripts/lab.sh up
@@ -34,12 +40,19 @@ lab-down:
 
 test: bootstrap lint unit molecule
 
-lint: bootstrap
+lint: bootstrap-venv
 	yamllint -s .
 	ansible-lint -q
 
-unit: bootstrap
-	pytest -q tests/unit
+# tests/check runs the inventory check on broken copies of the lab inventory.
+unit: bootstrap-venv
+	pytest -q tests/unit tests/check
+
+# The inventory check alone (README "Production", step 1): yamllint, then
+# playbooks/preflight.yml with a local connection. No Docker, no host.
+INV ?= inventories/lab
+check: bootstrap-venv
+	@bash scripts/check.sh $(INV)
 
 # The scenarios run side by side, each on its own test network; each one's
 # output is printed whole when it ends (scripts/scenarios.sh).

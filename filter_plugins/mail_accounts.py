@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,14 +28,21 @@ DOCUMENTATION = r"""
   name: mail_accounts
   short_description: Check the inventory's accounts and render the mailbox database's state
   description:
-    - C(mail_accounts_errors(accounts, policy=None, forward_allowed=None)) lists every problem
-      of every record (organisation, unit, person, list, domain), each naming the record, the
-      rule and what to do; never a password. Empty when the inventory is good. With
-      O(forward_allowed) (domain patterns, see mail_forward), a list member outside the
-      hosted domains and those patterns is a problem too.
+    - C(mail_accounts_errors(accounts, policy=None, forward_allowed=None, existing=None, mailed=None))
+      lists every problem of every record (organisation, unit, person, list, domain), each one
+      line C(<list> · <record> · <field> · <rule> · <what to do>); never a password. Empty when
+      the inventory is good. Every record and field is type-checked first (any YAML value is
+      reported, never raised); then names, references, hosted domains and passwords; then one
+      namespace of addresses, aliases, lists, organisation mailboxes and role addresses, where
+      each person's address is computed first and anything else equal to it is a clash naming
+      both records. With O(forward_allowed) (domain patterns, see mail_forward), a list member
+      outside the hosted domains and those patterns is a problem too. O(existing) (as for
+      C(mail_accounts_render), or its JSON text) adds the addresses the database has issued,
+      also of people no longer listed. O(mailed) maps variable names (mail_admins...) to
+      addresses that must be accounts, lists or aliases of the hosted domains.
     - C(mail_accounts_render(accounts, existing=None, policy=None, hashing=None)) gives the
       state the database must hold. O(existing) is what the database already holds (one dict
-      per mailbox with C(account_id), C(address), C(password_reset)): issued addresses are
+      per mailbox with C(account_id), C(address), C(password_reset)); issued addresses are
       kept, and a password hash is rendered only for a new mailbox or a new C(password_reset)
       token.
     - C(mail_accounts_render_json(accounts, existing=None, policy=None, hashing=None)) is the
@@ -51,7 +60,7 @@ DOCUMENTATION = r"""
       an item with C(alias_of) is an alias domain, C(send_until) a date), C(organizations),
       C(people), C(lists), C(duplicates), C(must_change), C(quota_mb) (per C(person) and
       C(organization)), C(role_addresses) (local parts such as postmaster and abuse that
-      reach the administrators) and C(postmaster) (who they are: person ids, organisations
+      reach the administrators) and C(postmaster) (who they are - person ids, organisations
       or addresses; empty means every active person with role admin). The README
       documents the model with a worked example.
   positional: _input
@@ -190,135 +199,600 @@ def _plain(value):
     return value
 
 
-def mail_accounts_errors(accounts, policy=None, forward_allowed=None):
-    """Every problem of every record, as "<record>: <rule> - <what to do>".
+# --- Checking the inventory -----------------------------------------------------
+#
+# Every problem is one line, "<list> · <record> · <field> · <rule> · <what to do>",
+# never a password. First each record and field is checked for its YAML type (a
+# record of the wrong shape is reported and left out of the rules); then the rules
+# run on what is well typed; then every address of every kind is put in one
+# namespace, where a clash names both records.
+
+SEP = ' · '
+
+PERSON_FIELDS = ('id', 'name', 'organization', 'unit', 'role', 'state', 'password', 'password_reset',
+                 'restore', 'citizen_id', 'address', 'aliases', 'quota_mb')
+ORG_FIELDS = ('name', 'abbreviation', 'commune', 'bodies', 'units', 'managers', 'password', 'password_reset',
+              'quota_mb')
+UNIT_FIELDS = ('name', 'abbreviation', 'managers', 'password', 'password_reset', 'quota_mb')
+LIST_FIELDS = ('address', 'members')
+DOMAIN_FIELDS = ('name', 'alias_of', 'send_until')
+SECRET_FIELDS = ('password',)
+
+
+def _problem(where, record, field, rule, todo):
+    return SEP.join((where, record, field or '-', rule, todo))
+
+
+def _kind(value):
+    """What a YAML value is, in an operator's words."""
+    if value is None:
+        return 'empty (null)'
+    if isinstance(value, bool):
+        return 'true/false'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    if isinstance(value, str):
+        return 'text'
+    if isinstance(value, Mapping):
+        return 'a mapping'
+    if isinstance(value, (list, tuple)):
+        return 'a list'
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return 'a date'
+    return type(value).__name__
+
+
+def _shown(value, limit=40):
+    text = ' '.join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 1] + '…'
+
+
+def _check_text(field, value):
+    """(rule, what to do) when value is not non-empty text, else None."""
+    if isinstance(value, str):
+        return None if value.strip() else ('is empty', 'give a value, or leave the field out')
+    if field == 'id' and isinstance(value, int) and not isinstance(value, bool):
+        return ('is a number, not text', 'quote it: id: "%s" (unquoted, YAML reads digits as a number, '
+                                          'with a leading 0 even as an octal one)' % value)
+    if field == 'citizen_id' and isinstance(value, int) and not isinstance(value, bool):
+        return ('is a number, not text', 'quote it: citizen_id: "..." (unquoted, YAML drops leading zeros '
+                                          'or reads it as octal)')
+    if field in SECRET_FIELDS:
+        return ('is %s, not text' % _kind(value), 'write it as text in quotes (in the vault)')
+    return ('is %s, not text' % _kind(value), 'write it as text: %s: "..."' % field)
+
+
+def _check_token(field, value):
+    if isinstance(value, (str, datetime.date)) or (isinstance(value, int) and not isinstance(value, bool)):
+        return None if str(value).strip() else ('is empty', 'give a value, or leave the field out')
+    return ('is %s, not text or a date' % _kind(value), 'write it as text: %s: "2026-11-29"' % field)
+
+
+def _check_text_list(field, value):
+    if isinstance(value, str):
+        return ('is one text, not a list', 'write a list: %s: [%s]' % (field, _shown(value)))
+    if not isinstance(value, (list, tuple)):
+        return ('is %s, not a list' % _kind(value), 'write a list: %s: [...]' % field)
+    bad = [i + 1 for i, item in enumerate(value) if not isinstance(item, str) or not item.strip()]
+    if bad:
+        return ('item %s is not text' % ', '.join('#%d' % i for i in bad[:5]),
+                'write each item as text in quotes')
+    return None
+
+
+def _check_quota(field, value):
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        return ('is %s, not a whole number of MiB' % ('"%s"' % _shown(value) if isinstance(value, str) else _kind(value)),
+                'write the size in MiB, e.g. %s: 2048' % field)
+    if int(value) <= 0:
+        return ('is not more than 0', 'write the size in MiB, e.g. %s: 2048' % field)
+    return None
+
+
+def _check_choice(choices):
+    def check(field, value):
+        if isinstance(value, str) and value in choices:
+            return None
+        return ('%s is not one of %s' % (_shown(value) if isinstance(value, str) else _kind(value),
+                                         ', '.join(choices)), 'write one of them')
+    return check
+
+
+_FIELD_CHECKS = {
+    'id': _check_text, 'name': _check_text, 'organization': _check_text, 'unit': _check_text,
+    'role': _check_choice(ROLES), 'state': _check_choice(STATES), 'password': _check_text,
+    'password_reset': _check_token, 'restore': _check_token, 'citizen_id': _check_text,
+    'address': _check_text, 'aliases': _check_text_list, 'quota_mb': _check_quota,
+    'abbreviation': _check_text, 'commune': _check_text, 'bodies': _check_text_list,
+    'managers': _check_text_list, 'members': _check_text_list, 'alias_of': _check_text,
+    'send_until': _check_token,
+}
+
+
+def _typed(where, label, record, fields, add, what):
+    """The record's well-typed fields (a field of the wrong type is reported and
+    left out); None when the record is not a mapping at all."""
+    if not isinstance(record, Mapping):
+        add(_problem(where, label, '-', 'is %s, not a record' % _kind(record),
+                     'write the %s as fields, one per line (- %s: ...)' % (what.split(' ', 1)[-1], fields[0])))
+        return None
+    good = {}
+    for field, value in record.items():
+        if field not in fields:
+            add(_problem(where, label, field, 'is not a field of %s' % what,
+                         'check the spelling; the fields are %s' % ', '.join(fields)))
+            continue
+        if value is None or field == 'units':
+            good[field] = value
+            continue
+        wrong = _FIELD_CHECKS[field](field, value)
+        if wrong:
+            add(_problem(where, label, field, *wrong))
+        else:
+            good[field] = value
+    return good
+
+
+def _records(where, value, add, what):
+    """The items of one of the inventory's lists, or [] when it is not a list."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        add(_problem(where, '-', '-', 'is %s, not a list' % _kind(value),
+                     'write a list of %s, one item per "- "' % what))
+        return []
+    return list(value)
+
+
+def _name_label(record, *fields):
+    for field in fields:
+        if isinstance(record, Mapping) and isinstance(record.get(field), str) and record[field].strip():
+            return _shown(record[field])
+    return ''
+
+
+def _person_record_label(index, person):
+    pid = person.get('id') if isinstance(person, Mapping) else None
+    name = _name_label(person, 'name')
+    head = _text(pid) if isinstance(pid, str) and pid.strip() else '#%d' % (index + 1)
+    return '%s (%s)' % (head, name) if name else head
+
+
+def _local(address):
+    return address.rpartition('@')[0] if '@' in address else address
+
+
+class _Namespace:
+    """Every address of the hosted domains and who holds it: one namespace."""
+
+    def __init__(self, domain):
+        self.domain = domain
+        self.owner = {}
+
+    def full(self, address):
+        address = address.strip().lower()
+        return address if '@' in address else '%s@%s' % (address, self.domain)
+
+    def claim(self, address, holder, label):
+        """None when the address is free (or already this holder's), else who holds it."""
+        address = self.full(address)
+        held = self.owner.get(address)
+        if held is not None and held[0] != holder:
+            return held[1]
+        self.owner[address] = (holder, label)
+        return None
+
+    def __contains__(self, address):
+        return self.full(address) in self.owner
+
+
+def mail_accounts_errors(accounts, policy=None, forward_allowed=None, existing=None, mailed=None):
+    """Every problem of every record, as "<list> · <record> · <field> · <rule> · <what to do>".
 
     forward_allowed: the domain patterns list members outside the hosted domains
-    may have (mail_forward.py); None checks nothing."""
+    may have (mail_forward.py); None checks nothing. existing: the mailboxes the
+    database holds (as for mail_accounts_render), whose issued addresses nobody
+    else may take. mailed: variable name to the addresses a job mails (mail_admins...),
+    each of which must be an account, a list or an alias of the hosted domains."""
     if not isinstance(accounts, Mapping):
         raise AnsibleFilterError('mail_accounts_errors: expected the accounts model as a dict')
+    if isinstance(existing, str):
+        try:
+            existing = json.loads(existing or '[]')
+        except ValueError as error:
+            raise AnsibleFilterError('mail_accounts_errors: existing is not JSON: %s' % error) from None
     # The policy too: read once here rather than through Ansible's lazy mapping per password.
-    accounts, policy = _plain(accounts), _plain(policy)
+    accounts, policy, existing, mailed = _plain(accounts), _plain(policy), _plain(existing), _plain(mailed)
     problems = []
-    add = problems.append
+    try:
+        _errors(accounts, policy, forward_allowed, existing or [], mailed or {}, problems.append)
+    except (AnsibleFilterError, KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        # A gap in the checks above: still one clear line, and every problem found so far.
+        problems.append(_problem('accounts', '-', '-', 'could not be checked (%s: %s)' % (
+            type(error).__name__, _shown(error, 120)), 'report this as a bug of congvu-mail, with the record'))
+    return problems
 
-    # Domains.
-    domains = accounts.get('domains') or []
-    names = [_text(d.get('name')).lower() for d in domains]
-    primary = [d for d in domains if not d.get('alias_of')]
+
+def _errors(accounts, policy, forward_allowed, existing, mailed, add):
+    # --- Domains ---------------------------------------------------------------
+    domains = []
+    for index, d in enumerate(_records('mail_domains', accounts.get('domains'), add, 'domains')):
+        label = _name_label(d, 'name') or '#%d' % (index + 1)
+        d = _typed('mail_domains', label, d, DOMAIN_FIELDS, add, 'a domain')
+        if d is None:
+            continue
+        if not d.get('name'):
+            add(_problem('mail_domains', label, 'name', 'is missing', 'give the domain: - name: example.gov.vn'))
+            continue
+        domains.append(d)
+    names = [_text(d['name']).lower() for d in domains]
+    primary = [_text(d['name']).lower() for d in domains if not d.get('alias_of')]
     for d in domains:
-        if d.get('alias_of') and _text(d['alias_of']).lower() not in [_text(p.get('name')).lower() for p in primary]:
-            add('domain %s: alias_of %s is not a hosted domain - list it in mail_domains without alias_of'
-                % (d.get('name'), d['alias_of']))
-    if _text(accounts.get('domain')).lower() not in [_text(p.get('name')).lower() for p in primary]:
-        add('mail_domain %s: not a hosted domain of mail_domains (without alias_of) - add it there'
-            % accounts.get('domain'))
+        for problem in _address.mail_address_errors('x@' + _text(d['name']).lower()):
+            add(_problem('mail_domains', _text(d['name']), 'name', problem, 'write the domain name'))
+        if d.get('alias_of') and _text(d['alias_of']).lower() not in primary:
+            add(_problem('mail_domains', _text(d['name']), 'alias_of',
+                         'alias_of %s is not a hosted domain' % _text(d['alias_of']),
+                         'list it in mail_domains without alias_of'))
+    domain = _text(accounts.get('domain')).lower() if isinstance(accounts.get('domain'), str) else ''
+    if domain not in primary:
+        add(_problem('mail_domain', _shown(accounts.get('domain')), '-',
+                     'mail_domain %s: not a hosted domain of mail_domains (without alias_of)'
+                     % _shown(accounts.get('domain')), 'add it there'))
+        domain = domain or (primary[0] if primary else 'invalid')
     if len(set(names)) != len(names):
-        add('mail_domains: a domain is listed twice - keep one entry per domain')
+        add(_problem('mail_domains', '-', 'name', 'a domain is listed twice', 'keep one entry per domain'))
+    hosted = set(names)
+    alias_target = {_text(d['name']).lower(): _text(d['alias_of']).lower() for d in domains if d.get('alias_of')}
 
-    # Organisations, units, communes.
-    org_locals = {}
-    for label, local, org, _parent in _safe_organizations(accounts, add):
-        for problem in _address.mail_address_errors(local):
-            add('%s: address %s: %s - give an explicit abbreviation' % (label, local, problem))
-        if local in org_locals:
-            add('%s: address %s is also the address of %s - give one of them an explicit abbreviation'
-                % (label, local, org_locals[local]))
-        org_locals.setdefault(local, label)
+    duplicates = accounts.get('duplicates', 'number')
+    if duplicates not in _address.DUPLICATE_STRATEGIES:
+        add(_problem('accounts_duplicates', _shown(duplicates), '-',
+                     'accounts_duplicates %s: not one of %s' % (_shown(duplicates), ', '.join(_address.DUPLICATE_STRATEGIES)),
+                     'write one of them'))
+        duplicates = 'number'
+
+    # --- Organisations, units, communes and their bodies -------------------------
+    W = 'accounts_organizations'
+    org_mailboxes = []  # (label, local, record, top-level local or None)
+    top_locals, unit_locals = {}, {}
+    managers = []  # (where, label, person id)
+    # Records that give no address: references to them are not reported as well
+    # (once the record is fixed, they are checked).
+    org_records = read_orgs = 0
+    unreadable_units = set()
+    for index, raw in enumerate(_records(W, accounts.get('organizations'), add, 'organisations')):
+        org_records += 1
+        label = '#%d' % (index + 1) + (' (%s)' % _name_label(raw, 'name', 'commune') if _name_label(raw, 'name', 'commune') else '')
+        org = _typed(W, label, raw, ORG_FIELDS, add, 'an organisation')
+        if org is None:
+            continue
+        if bool(org.get('name')) == bool(org.get('commune')):
+            typed_away = not org.get('name') and any(raw.get(f) is not None for f in ('name', 'commune'))
+            if not typed_away:  # else already reported by its type
+                add(_problem(W, label, 'name', 'has %s' % ('both name and commune' if org.get('name') else
+                                                          'neither name nor commune'),
+                             'give an organisation its name, or a commune its commune (place name)'))
+            continue
+        if org.get('commune'):
+            if org.get('units'):
+                add(_problem(W, label, 'units', 'a commune has bodies, not units', 'use bodies: [du, hdnd]'))
+            if org.get('abbreviation'):
+                add(_problem(W, label, 'abbreviation', 'a commune is written in full', 'leave abbreviation out'))
+            bad_name = _address.mail_name_errors(org['commune'], digits=True)
+            for problem in bad_name:
+                add(_problem(W, label, 'commune', 'the place name %s' % problem, 'write the place name only'))
+            if bad_name:
+                continue
+            try:
+                local = _address.mail_place_localpart(org['commune'])
+            except AnsibleFilterError as error:
+                add(_problem(W, label, 'commune', 'gives no address (%s)' % _shown(error, 80), 'write the place name only'))
+                continue
+            org_mailboxes.append((label, local, org, None))
+            top_locals[local] = label
+            read_orgs += 1
+            for body in org.get('bodies') or []:
+                errors = _address.mail_address_errors(body) if '.' not in body else ['has a dot']
+                if errors:
+                    add(_problem(W, label, 'bodies', 'body %s %s' % (_shown(body), '; '.join(errors)),
+                                 'write the body\'s short name, such as du or hdnd'))
+                    continue
+                org_mailboxes.append(('%s body %s' % (label, body), '%s.%s' % (body, local), org, local))
+            managers.extend((label, m) for m in org.get('managers') or [])
+            continue
+        if org.get('bodies'):
+            add(_problem(W, label, 'bodies', 'only a commune has bodies', 'use units for an organisation'))
+        local = _org_local(W, label, org, None, add)
+        if local is None:
+            continue
+        org_mailboxes.append((label, local, org, None))
+        top_locals[local] = label
+        read_orgs += 1
+        managers.extend((label, m) for m in org.get('managers') or [])
+        units = org.get('units')
+        if units is not None and not isinstance(units, (list, tuple)):
+            add(_problem(W, label, 'units', 'is %s, not a list' % _kind(units), 'write a list: units: [- name: ...]'))
+            units = []
+        for uindex, raw_unit in enumerate(units or []):
+            ulabel = '%s unit #%d' % (label, uindex + 1) + (
+                ' (%s)' % _name_label(raw_unit, 'name') if _name_label(raw_unit, 'name') else '')
+            unit = _typed(W, ulabel, raw_unit, UNIT_FIELDS, add, 'a unit')
+            if unit is None or not unit.get('name'):
+                if unit is not None and not (isinstance(raw_unit, Mapping) and raw_unit.get('name') is not None):
+                    add(_problem(W, ulabel, 'name', 'is missing', 'give the unit its name'))
+                unreadable_units.add(local)
+                continue
+            ulocal = _org_local(W, ulabel, unit, local, add)
+            if ulocal is None:
+                unreadable_units.add(local)
+                continue
+            org_mailboxes.append((ulabel, ulocal, unit, local))
+            unit_locals[ulocal] = ulabel
+            managers.extend((ulabel, m) for m in unit.get('managers') or [])
+
+    for label, local, org, _parent in org_mailboxes:
         if org.get('password') is not None:
             for problem in _password.mail_password_errors(org['password'], role='user', login=local, policy=policy):
-                add('%s: initial password %s - set a compliant password in the vault' % (label, problem))
+                add(_problem(W, label, 'password', 'the initial password %s' % problem,
+                             'set a compliant password in the vault'))
 
-    # People.
+    # --- People ----------------------------------------------------------------
+    W = 'accounts_people'
+    people = []  # (label, person) of records well typed enough to hold an address
     seen_ids = {}
-    explicit = {}
-    for person in accounts.get('people') or []:
-        label = _person_label(person)
+    for index, raw in enumerate(_records(W, accounts.get('people'), add, 'people')):
+        label = _person_record_label(index, raw)
+        person = _typed(W, label, raw, PERSON_FIELDS, add, 'a person')
+        if person is None:
+            continue
         pid = _text(person.get('id'))
         if not pid:
-            add('%s: no id - give every person a stable id (staff number or citizen ID)' % label)
+            if not (isinstance(raw, Mapping) and raw.get('id') is not None):
+                add(_problem(W, label, 'id', 'is missing', 'give every person a stable id (staff number or citizen ID), '
+                                                           'quoted: id: "BG0009"'))
         elif pid in seen_ids:
-            add('%s: id %s is used twice - ids must be unique' % (label, pid))
-        seen_ids[pid] = label
-        if not _text(person.get('name')):
-            add('%s: no name - give the full name' % label)
+            add(_problem(W, label, 'id', 'id %s is used twice (also %s)' % (pid, seen_ids[pid]), 'ids must be unique'))
+            pid = ''
+        else:
+            seen_ids[pid] = label
+        explicit = person.get('address')
+        if not person.get('name'):
+            if not (isinstance(raw, Mapping) and raw.get('name') is not None):
+                add(_problem(W, label, 'name', 'is missing', 'give the full name'))
             continue
-        role = person.get('role', 'user')
-        if role not in ROLES:
-            add('%s: role %r is not one of %s' % (label, role, ', '.join(ROLES)))
-            role = 'user'
-        if person.get('state', 'active') not in STATES:
-            add('%s: state %r is not one of %s' % (label, person.get('state'), ', '.join(STATES)))
+        name_problems = [] if explicit else _address.mail_name_errors(person['name'])
+        for problem in name_problems:
+            add(_problem(W, label, 'name', 'the name %s' % problem,
+                         'write only the full name (leave titles and notes out), or give the person an '
+                         'explicit address: address: <local part>'))
+        role = person.get('role') or 'user'
+        state = person.get('state') or 'active'
         org = person.get('organization')
-        if org and org not in org_locals:
-            add('%s: organization %s is not an organisation mailbox of the inventory - use its address local part'
-                % (label, org))
+        if org and org not in top_locals and (org in unit_locals or read_orgs == org_records):
+            rule = ('%s is a unit, not an organisation' % org if org in unit_locals else
+                    'organization %s is not an organisation mailbox of the inventory' % org)
+            add(_problem(W, label, 'organization', rule, 'use its address local part (an organisation or a commune)'))
         unit = person.get('unit')
-        if unit and ('%s.%s' % (unit, org)) not in org_locals:
-            add('%s: unit %s is not a unit of %s - use the unit\'s abbreviation' % (label, unit, org))
-        try:
-            login = _text(person.get('address')) or _address.mail_person_localpart(person['name'])
-        except AnsibleFilterError as error:
-            add('%s: name: %s - give the full Vietnamese name' % (label, error))
-            continue
-        if person.get('address'):
-            for problem in _address.mail_address_errors(person['address'].split('@')[0]):
-                add('%s: address %s: %s' % (label, person['address'], problem))
-            if person['address'] in explicit:
-                add('%s: address %s is also given to %s - addresses are personal' % (
-                    label, person['address'], explicit[person['address']]))
-            explicit[person['address']] = label
-        if person.get('state', 'active') != 'terminated':
+        if unit and not org:
+            add(_problem(W, label, 'unit', 'a unit needs its organization', 'give organization: too'))
+        elif unit and org in top_locals and ('%s.%s' % (unit, org)) not in unit_locals and org not in unreadable_units:
+            add(_problem(W, label, 'unit', 'unit %s is not a unit of %s' % (unit, org), 'use the unit\'s abbreviation'))
+        if person.get('citizen_id') and not re.fullmatch(r'[0-9]+', _text(person['citizen_id'])):
+            add(_problem(W, label, 'citizen_id', 'has characters other than digits', 'write the 12 digits, quoted'))
+        login = None
+        if explicit:
+            address = explicit.strip().lower()
+            at = address.rpartition('@')[2] if '@' in address else domain
+            errors = _address.mail_address_errors(address)
+            for problem in errors:
+                add(_problem(W, label, 'address', 'address %s %s' % (_shown(explicit), problem),
+                             'write a local part such as longnv (a-z, 0-9, dots)'))
+            if not errors and at not in primary:
+                add(_problem(W, label, 'address', 'address %s is in %s, which the inventory does not host%s'
+                             % (_shown(explicit), at, ' as a mailbox domain' if at in hosted else ''),
+                             'write the local part only (it is issued at mail_domain), or host that domain'))
+                errors = ['not hosted']
+            if errors:
+                continue
+            login = address
+        elif not name_problems:
+            try:
+                login = _address.mail_person_localpart(person['name'])
+            except AnsibleFilterError as error:
+                add(_problem(W, label, 'name', 'gives no address (%s)' % _shown(error, 80),
+                             'write the full Vietnamese name, or give an explicit address'))
+                continue
+        if state != 'terminated':
             if person.get('password') is None:
-                add('%s: no initial password - set one in the vault' % label)
-            else:
+                if not (isinstance(raw, Mapping) and raw.get('password') is not None):
+                    add(_problem(W, label, 'password', 'no initial password', 'set one in the vault'))
+            elif login is not None:
                 for problem in _password.mail_password_errors(person['password'], role=role, login=login, policy=policy):
-                    add('%s: initial password %s - set a compliant password in the vault' % (label, problem))
+                    add(_problem(W, label, 'password', 'the initial password %s' % problem,
+                                 'set a compliant password in the vault'))
         for alias in person.get('aliases') or []:
+            if '@' in alias:
+                add(_problem(W, label, 'aliases', 'alias %s is a full address' % _shown(alias),
+                             'write the local part only: aliases are issued at mail_domain'))
+                continue
             for problem in _address.mail_address_errors(alias):
-                add('%s: alias %s: %s' % (label, alias, problem))
-            if alias in org_locals:
-                add('%s: alias %s is the address of %s - choose another alias' % (label, alias, org_locals[alias]))
+                add(_problem(W, label, 'aliases', 'alias %s %s' % (_shown(alias), problem), 'choose another alias'))
+        if pid and login is not None and not name_problems:
+            people.append((label, dict(person, id=pid)))
 
-    # Distribution lists.
-    for index, mlist in enumerate(accounts.get('lists') or []):
-        label = 'list #%d (%s)' % (index + 1, _text(mlist.get('address')))
-        for problem in _address.mail_address_errors(_text(mlist.get('address'))):
-            add('%s: address: %s' % (label, problem))
-        if _text(mlist.get('address')) in org_locals:
-            add('%s: address is the address of %s - choose another' % (label, org_locals[mlist['address']]))
+    for where_label, manager in managers:
+        if manager not in seen_ids:
+            add(_problem('accounts_organizations', where_label, 'managers', 'manager %s is not a person id' % manager,
+                         'name people by their id'))
+
+    # --- Lists -------------------------------------------------------------------
+    W = 'accounts_lists'
+    lists = []
+    for index, raw in enumerate(_records(W, accounts.get('lists'), add, 'lists')):
+        label = _name_label(raw, 'address') or '#%d' % (index + 1)
+        mlist = _typed(W, label, raw, LIST_FIELDS, add, 'a list')
+        if mlist is None:
+            continue
+        if not mlist.get('address'):
+            if not (isinstance(raw, Mapping) and raw.get('address') is not None):
+                add(_problem(W, label, 'address', 'is missing', 'give the list its local part'))
+            continue
+        errors = _address.mail_address_errors(mlist['address']) if '@' not in mlist['address'] else [
+            'is a full address']
+        for problem in errors:
+            add(_problem(W, label, 'address', 'address %s' % problem, 'write a local part (a-z, 0-9, dots)'))
+        if not errors:
+            lists.append((label, mlist))
+
+    # --- One namespace -------------------------------------------------------------
+    names_space = _Namespace(domain)
+
+    def taken(where, label, field, address, holder, what, todo):
+        other = names_space.claim(address, holder, '%s %s' % (where, label))
+        if other:
+            add(_problem(where, label, field, '%s %s is already the address of %s' % (what, names_space.full(address),
+                                                                                  other), todo))
+        return other
+
+    role_addresses = []
+    for name in _records('accounts_role_addresses', accounts.get('role_addresses'), add, 'local parts'):
+        if not isinstance(name, str) or _address.mail_address_errors(name):
+            add(_problem('accounts_role_addresses', _shown(name), '-', 'is not a local part', 'write postmaster, abuse'))
+            continue
+        role_addresses.append(name)
+        taken('accounts_role_addresses', name, '-', name, 'role:' + name, 'role address', 'keep each once')
+
+    # Issued addresses (the database): they stay their person's, listed or not.
+    issued = {}
+    listed = {person['id'] for _label, person in people}
+    for row in existing if isinstance(existing, list) else []:
+        if not isinstance(row, Mapping) or _text(row.get('account_id')).startswith('org:'):
+            continue
+        pid, address = _text(row.get('account_id')), _text(row.get('address'))
+        if not pid or not address:
+            continue
+        issued[pid] = '%s@%s' % (_local(address), domain)
+        if pid not in listed:
+            names_space.claim(issued[pid], 'person:' + pid, 'person %s, issued in the database%s' % (
+                pid, '' if pid in seen_ids else ' (no longer in the inventory)'))
+
+    # Every person's address as it would be with nothing else in the way: no
+    # alias, list or organisation may then take it (nor renumber anyone).
+    natural = {}
+    plain = [p for _l, p in people if not p.get('address')]
+    labels = {p['id']: l for l, p in people}
+    try:
+        natural = _address.mail_assign_addresses(
+            [{'id': p['id'], 'name': p['name'], 'organization': p.get('organization'),
+              'citizen_id': p.get('citizen_id')} for p in plain],
+            domain, issued=issued,
+            duplicates=duplicates, reserved=role_addresses)
+    except AnsibleFilterError as error:
+        add(_problem('accounts_people', '-', '-', 'addresses could not be given (%s)' % _shown(error, 160),
+                     'fix the problems above, or give the people named there an explicit address'))
+    for pid, address in sorted(natural.items()):
+        names_space.claim(address, 'person:' + pid, 'accounts_people %s' % labels[pid])
+    for pid, address in sorted(issued.items()):
+        if pid in labels:  # an explicit address wins, the issued one stays blocked
+            names_space.claim(address, 'person:' + pid, 'accounts_people %s (issued in the database)' % labels[pid])
+    for label, person in people:
+        if person.get('address'):
+            taken('accounts_people', label, 'address', person['address'], 'person:' + person['id'], 'address',
+                  'choose another address: this one belongs to that record')
+
+    for label, local, _org, _parent in org_mailboxes:
+        taken('accounts_organizations', label, 'name', local, 'org:' + label, 'address',
+              'give one of them an explicit abbreviation')
+    for number, (label, mlist) in enumerate(lists):
+        taken('accounts_lists', label, 'address', mlist['address'], 'list:%d' % number, 'address',
+              'choose another list address')
+    for label, person in people:  # a terminated person's aliases stay reserved too (mail_accounts_render)
+        for alias in person.get('aliases') or []:
+            if '@' not in alias and not _address.mail_address_errors(alias):
+                taken('accounts_people', label, 'aliases', alias, 'alias:%s:%s' % (person['id'], alias), 'alias',
+                      'choose another alias')
+
+    def known(address):
+        """Whether a full address is held in a hosted domain (alias domains map to theirs)."""
+        local, _, at = address.strip().lower().rpartition('@')
+        return '%s@%s' % (local, alias_target.get(at, at)) in names_space
+
+    # --- References --------------------------------------------------------------------
+    for label, mlist in lists:
         for member in mlist.get('members') or []:
-            if '@' not in _text(member) and _text(member) not in seen_ids and _text(member) not in org_locals:
-                add('%s: member %s is neither a person id nor an organisation - fix the member list' % (label, member))
-            elif '@' in _text(member) and forward_allowed is not None and not _forward.mail_forward_allowed(
-                    member, list(forward_allowed) + names):
-                add('%s: member %s is outside the forwarding allow-list (no automatic forwarding to '
-                    'non-government mailboxes) - remove it, or add its domain to regulation_forward_allowed_domains'
-                    % (label, member))
+            member = _text(member)
+            if '@' not in member:
+                if member not in seen_ids and not any(member == m[1] for m in org_mailboxes) and (
+                        read_orgs == org_records and not unreadable_units):
+                    add(_problem('accounts_lists', label, 'members', 'member %s is neither a person id nor an '
+                                 'organisation' % member, 'fix the member list'))
+            elif member.lower().rpartition('@')[2] in hosted:
+                if not known(member):
+                    add(_problem('accounts_lists', label, 'members', 'member %s is no account, list or alias of '
+                                 'the hosted domains' % member, 'name an existing address, a person id or an organisation'))
+            elif forward_allowed is not None and not _forward.mail_forward_allowed(member, list(forward_allowed) + names):
+                add(_problem('accounts_lists', label, 'members', 'member %s is outside the forwarding allow-list (no '
+                             'automatic forwarding to non-government mailboxes)' % member,
+                             'remove it, or add its domain to regulation_forward_allowed_domains'))
 
-    # postmaster@ (RFC 5321) and abuse@ (RFC 2142): every hosted domain has them.
-    list_locals = {_text(m.get('address')) for m in accounts.get('lists') or []}
-    for name in accounts.get('role_addresses') or []:
-        name = _text(name)
-        for problem in _address.mail_address_errors(name):
-            add('role address %s: %s' % (name, problem))
-        taken = org_locals.get(name) or ('a list' if name in list_locals else None) or next(
-            (_person_label(p) for p in accounts.get('people') or []
-             if name in (p.get('aliases') or []) or _text(p.get('address')).split('@')[0] == name), None)
-        if taken:
-            add('role address %s: it is also the address of %s - mail to %s@ must reach the administrators; '
-                'rename that one' % (name, taken, name))
-    if accounts.get('role_addresses') and not _role_targets(accounts):
-        add('accounts_postmaster: nobody receives postmaster@ mail - name people or addresses there, '
-            'or give an active person role admin')
-    for target in accounts.get('postmaster') or []:
-        target = _text(target)
-        if '@' not in target and target not in seen_ids and target not in org_locals:
-            add('accounts_postmaster: %s is neither a person id, an organisation nor an address - fix it' % target)
+    targets = _records('accounts_postmaster', accounts.get('postmaster'), add, 'person ids, organisations or addresses')
+    for target in targets:
+        if not isinstance(target, str) or not target.strip():
+            add(_problem('accounts_postmaster', _shown(target), '-', 'is %s, not text' % _kind(target),
+                         'write a person id, an organisation or an address'))
+            continue
+        target = target.strip()
+        if '@' not in target and target not in seen_ids and not any(target == m[1] for m in org_mailboxes):
+            add(_problem('accounts_postmaster', target, '-', '%s is neither a person id, an organisation nor an '
+                         'address' % target, 'fix it'))
+        elif '@' in target and target.lower().rpartition('@')[2] in hosted and not known(target):
+            add(_problem('accounts_postmaster', target, '-', 'is no account, list or alias of the hosted domains',
+                         'name an existing address'))
+    if role_addresses and not targets and not any(
+            (p.get('role') or 'user') == 'admin' and (p.get('state') or 'active') == 'active' for _l, p in people):
+        add(_problem('accounts_postmaster', '-', '-', 'nobody receives postmaster@ mail',
+                     'name people or addresses there, or give an active person role admin'))
 
-    if accounts.get('duplicates', 'number') not in ('number', 'organization', 'citizen_id'):
-        add('accounts_duplicates %r: not one of number, organization, citizen_id' % accounts.get('duplicates'))
-    return problems
+    by_address = {}  # the same address in several variables is one problem
+    for variable, value in sorted(mailed.items()):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            add(_problem(variable, '-', '-', 'is %s, not a list of addresses' % _kind(value),
+                         'write a list: %s: [quantri@%s]' % (variable, domain)))
+            continue
+        for address in value:
+            by_address.setdefault(_shown(address, 80), (address, []))[1].append(variable)
+    for shown, (address, variables) in sorted(by_address.items()):
+        where = ', '.join(variables)
+        if not isinstance(address, str) or '@' not in address or _address.mail_address_errors(address.strip().lower()):
+            add(_problem(where, shown, '-', 'is not an address', 'write a full address'))
+        elif address.strip().lower().rpartition('@')[2] not in hosted:
+            add(_problem(where, shown, '-', 'is not in a hosted domain',
+                         'name an account, list or alias of mail_domains'))
+        elif not known(address):
+            add(_problem(where, shown, '-', 'is no account, list or alias of the hosted domains',
+                         'name an existing address (a person, an organisation, a list, an alias or postmaster@)'))
+
+
+def _org_local(where, label, org, parent, add):
+    """The address local part of an organisation or unit, or None (reported)."""
+    if org.get('abbreviation'):
+        source = 'abbreviation'
+    else:
+        source = 'name'
+        problems = _address.mail_name_errors(org['name'])
+        for problem in problems:
+            add(_problem(where, label, 'name', 'the name %s' % problem,
+                         'write only the name, or give an explicit abbreviation: abbreviation: <local part>'))
+        if problems:
+            return None
+    try:
+        return _address.mail_org_localpart(org['name'] if org.get('name') else '', abbreviation=org.get('abbreviation'),
+                                           parent=parent)
+    except AnsibleFilterError as error:
+        add(_problem(where, label, source, 'gives no address (%s)' % _shown(error, 80),
+                     'give an explicit abbreviation (a-z, 0-9)'))
+        return None
 
 
 def _role_targets(accounts):
@@ -327,17 +801,24 @@ def _role_targets(accounts):
     if named:
         return named
     return [_text(p.get('id')) for p in accounts.get('people') or []
-            if p.get('role', 'user') == 'admin' and p.get('state', 'active') == 'active']
+            if (p.get('role') or 'user') == 'admin' and (p.get('state') or 'active') == 'active']
 
 
-def _safe_organizations(accounts, add):
-    """The organisation mailboxes, reporting (not raising) the ones whose name gives no address."""
-    try:
-        return list(_organizations(accounts))
-    except (AnsibleFilterError, KeyError, TypeError) as error:
-        add('organizations: %s - give each organisation a name (or commune) and, if needed, an abbreviation'
-            % error)
-        return []
+def _no_crash(function):
+    """Render-side filters run on data mail_accounts_errors has passed; should
+    anything else reach them, they fail as a filter, never with a Python error."""
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except AnsibleFilterError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise AnsibleFilterError('%s: the accounts do not pass the check (%s: %s); run the check first: '
+                                     'make check INV=<inventory>' % (function.__name__, type(error).__name__,
+                                                                    error)) from None
+    guarded.__name__ = function.__name__
+    guarded.__doc__ = function.__doc__
+    return guarded
 
 
 def _reset_due(known, reset):
@@ -352,12 +833,13 @@ def _with_passwords(accounts):
             yield ('org:' + local, label, 'user', local, org['password'],
                    _text(org.get('password_reset') or 'initial'))
     for person in accounts.get('people') or []:
-        if person.get('password') is not None and person.get('state', 'active') != 'terminated':
-            yield (_text(person['id']), _person_label(person), person.get('role', 'user'),
+        if person.get('password') is not None and (person.get('state') or 'active') != 'terminated':
+            yield (_text(person['id']), _person_label(person), person.get('role') or 'user',
                    _text(person.get('address')), person['password'],
                    _text(person.get('password_reset') or 'initial'))
 
 
+@_no_crash
 def mail_accounts_resets(accounts, existing=None):
     """account_id of every existing mailbox whose inventory password_reset token is new:
     the mailboxes whose password the next sync sets again."""
@@ -369,6 +851,7 @@ def mail_accounts_resets(accounts, existing=None):
                   if account_id in known and _reset_due(known[account_id], reset))
 
 
+@_no_crash
 def mail_accounts_reused(accounts, history=None, policy=None):
     """Every record whose inventory password (about to be set again by a reset) is one of
     the mailbox's last passwords (Điều 4.2, 2025 text). O(history) maps account_id to the
@@ -387,6 +870,7 @@ def mail_accounts_reused(accounts, history=None, policy=None):
     return problems
 
 
+@_no_crash
 def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     """The state the mailbox database must hold (see DOCUMENTATION)."""
     accounts, existing, hashing = _plain(accounts), _plain(existing), _plain(hashing or {})
@@ -400,7 +884,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
     def mailbox(account_id, address, name, kind, password, reset, **extra):
         row = dict(account_id=account_id, address=address, name=name, kind=kind,
                    organization=extra.get('organization'), unit=extra.get('unit'),
-                   role=extra.get('role', 'user'), state=extra.get('state', 'active'),
+                   role=extra.get('role') or 'user', state=extra.get('state') or 'active',
                    quota_bytes=int(extra.get('quota_mb') or quota.get(kind, 0)) * 1048576,
                    password=None, password_reset=reset, must_change=must_change,
                    restore=_text(extra.get('restore')) or None)
@@ -440,9 +924,9 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
                 _text(person.get('password_reset') or 'initial'),
                 organization=person.get('organization'),
                 unit='%s.%s' % (unit, person.get('organization')) if unit else None,
-                role=person.get('role', 'user'), state=person.get('state', 'active'),
+                role=person.get('role') or 'user', state=person.get('state') or 'active',
                 quota_mb=person.get('quota_mb'), restore=person.get('restore'))
-        if person.get('state', 'active') == 'terminated':
+        if (person.get('state') or 'active') == 'terminated':
             continue
         for alias in person.get('aliases') or []:
             alias_address = '%s@%s' % (alias, domain)
@@ -451,7 +935,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
 
     # Staff named as managers may send as their organisation's mailbox.
     for address, manager in managed:
-        if manager in by_id and by_id[manager].get('state', 'active') != 'terminated':
+        if manager in by_id and (by_id[manager].get('state') or 'active') != 'terminated':
             senders.append({'address': address, 'login': addresses[manager]})
 
     for mlist in accounts.get('lists') or []:
@@ -459,7 +943,7 @@ def mail_accounts_render(accounts, existing=None, policy=None, hashing=None):
         for member in mlist.get('members') or []:
             member = _text(member)
             if member in addresses:
-                if by_id[member].get('state', 'active') == 'terminated':
+                if (by_id[member].get('state') or 'active') == 'terminated':
                     continue
                 goto = addresses[member]
             else:

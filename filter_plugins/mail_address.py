@@ -29,6 +29,10 @@ DOCUMENTATION = r"""
       issued.
     - C(mail_address_errors(address)) lists what is wrong with an address or a local part
       (empty when it is valid).
+    - C(mail_name_errors(name, digits=False)) lists what is wrong with a person's or an
+      organisation's name (empty when it is a name). After NFC, only letters (any letter
+      of the Vietnamese alphabet, with its marks), spaces, hyphens and apostrophes; with
+      O(digits) (communes, "Phường 12"), digits too.
   positional: _input
   options:
     _input:
@@ -152,10 +156,11 @@ def vn_ascii(text):
 
 
 def _words(filter_name, text):
-    """The words of a name, in NFC, so that "và" compares the same whatever the input."""
+    """The words of a name, in NFC, so that "và" compares the same whatever the input.
+    A run of combining marks with no letter ("Nguyễn \u0301 Long") is no word."""
     if not isinstance(text, str):
         raise AnsibleFilterError('%s: expected a text string, got %s' % (filter_name, type(text).__name__))
-    return _WORD.findall(unicodedata.normalize('NFC', text))
+    return [w for w in _WORD.findall(unicodedata.normalize('NFC', text)) if vn_ascii(w)]
 
 
 def _address_part(text):
@@ -252,6 +257,47 @@ def mail_address_errors(address):
         errors.append('has two dots in a row')
     if '@' in address and not _DOMAIN.match(domain):
         errors.append('has an invalid domain (lower-case letters, digits, "-" and "." only)')
+    return errors
+
+
+# --- Checking a name -------------------------------------------------------
+
+# Apostrophes of names such as "H'Hen Niê" (straight and typographic).
+_NAME_PUNCTUATION = " -'\u2019"
+
+
+def _is_name_letter(char):
+    """A letter of the Vietnamese alphabet, or a Latin letter of a minority name: a
+    letter whose base, without its marks, is a-z (đ is d)."""
+    return unicodedata.category(char).startswith('L') and re.fullmatch('[A-Za-z]', vn_ascii(char) or '') is not None
+
+
+def mail_name_errors(name, digits=False):
+    """What is wrong with a person's or an organisation's name; [] when it is a name."""
+    if not isinstance(name, str):
+        return ['is not a text string']
+    text = unicodedata.normalize('NFC', name)
+    if not text.strip():
+        return ['is empty']
+    errors, others, previous = [], [], ' '
+    for char in text:
+        if unicodedata.category(char).startswith('M'):
+            if not (_is_name_letter(previous) or unicodedata.category(previous).startswith('M')):
+                if 'lone mark' not in others:
+                    others.append('lone mark')
+        elif not (_is_name_letter(char) or char in _NAME_PUNCTUATION or (digits and '0' <= char <= '9')):
+            shown = repr(char) if char.isprintable() and not char.isspace() else 'U+%04X' % ord(char)
+            if shown not in others:
+                others.append(shown)
+        previous = char
+    if 'lone mark' in others:
+        others.remove('lone mark')
+        errors.append('has an accent mark with no letter before it')
+    if others:
+        errors.append('has %s, not only letters, spaces, hyphens and apostrophes%s'
+                      % (', '.join(others[:8]), ' (and digits)' if digits else ''))
+    if not any(_is_name_letter(c) for c in text):
+        errors.append('has no letter')
     return errors
 
 
@@ -398,4 +444,5 @@ class FilterModule(object):
             'mail_person_localpart': mail_person_localpart,
             'mail_assign_addresses': mail_assign_addresses,
             'mail_address_errors': mail_address_errors,
+            'mail_name_errors': mail_name_errors,
         }

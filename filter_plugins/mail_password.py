@@ -22,6 +22,11 @@ DOCUMENTATION = r"""
       in several processes when there are many.
     - C(mail_password_verify(password, stored_hash)) tells whether a password matches a
       stored hash.
+    - Every password is NFC-normalised before it is checked, hashed or verified, so
+      what is checked is what is stored. Its length counts user-perceived characters
+      (a letter and its combining marks once). Control, invisible and unusual space
+      characters (U+200B, U+00A0...) are refused, and so is a space at either end;
+      "special" means punctuation or a symbol.
     - C(mail_password_reused(password, previous, policy=None)) tells whether a password is
       one of the last C(policy.history) ones (O(previous), stored hashes, oldest first).
     - C(mail_password_expires(set_at, role='user', max_age_days=None)) is when a password
@@ -156,14 +161,44 @@ MSG_MISSING_CLASS = {
 MSG_LOGIN = 'contains the login name (Điều 4.2)'
 MSG_REUSED = 'reuses one of the last {history} passwords (Điều 4.2)'
 
-# Điều 4.1 character classes. "Special" is anything that is neither a letter nor
-# a digit 0-9: punctuation, symbols, spaces.
+MSG_UNSEEN = ('has a control, invisible or unusual space character; only letters, digits, '
+              'punctuation, symbols and plain spaces between them are allowed')
+MSG_EDGE_SPACE = 'starts or ends with a space'
+
+# Điều 4.1 character classes, on the NFC text. "Special" is punctuation or a
+# symbol (Unicode categories P and S); a space, a letter's accent mark or an
+# invisible character is not special.
 CHARACTER_CLASSES = {
     'lower': str.islower,
     'upper': str.isupper,
     'digit': lambda c: '0' <= c <= '9',
-    'special': lambda c: not c.isalpha() and not '0' <= c <= '9',
+    'special': lambda c: unicodedata.category(c)[0] in 'PS',
 }
+
+# Characters no password may hold: control (Cc), format and invisible (Cf: U+200B,
+# U+200D, U+FEFF...), surrogates, private use, unassigned, line and paragraph
+# separators, and every space but the plain one (U+00A0, U+2007, U+3000...). They
+# look like nothing, or like a plain space, and one typed differently fails to log in.
+_UNSEEN_CATEGORIES = ('Cc', 'Cf', 'Cs', 'Co', 'Cn', 'Zl', 'Zp')
+
+
+def _unseen(char):
+    category = unicodedata.category(char)
+    return category in _UNSEEN_CATEGORIES or (category == 'Zs' and char != ' ')
+
+
+def mail_password_text(password):
+    """The password as it is checked, hashed and verified: NFC ("ệ" typed as one
+    character or as "e" and two marks is the same password). A plain function."""
+    return unicodedata.normalize('NFC', password)
+
+
+def mail_password_length(password):
+    """User-perceived characters of a password, after NFC: a letter and the
+    combining marks after it count once (a mark at the very start counts too)."""
+    text = mail_password_text(password)
+    return sum(1 for i, c in enumerate(text) if i == 0 or not unicodedata.category(c).startswith('M'))
+
 
 # Dovecot scheme -> how the hash after the prefix starts.
 SCHEME_IDENTS = {
@@ -278,12 +313,16 @@ def mail_password_errors(password, role='user', login=None, previous=None, polic
         raise AnsibleFilterError('%s: login must be a text string' % name)
     if not isinstance(password, str):
         return [MSG_NOT_TEXT]
-    text = unicodedata.normalize('NFC', password)  # "ệ" is one character, however typed
+    text = mail_password_text(password)  # "ệ" is one character, however typed
     errors = []
+    if any(_unseen(c) for c in text):
+        errors.append(MSG_UNSEEN)
+    if text != text.strip(' '):
+        errors.append(MSG_EDGE_SPACE)
 
-    # Điều 4.1: at least min_length characters, more for administrators.
+    # Điều 4.1: at least min_length characters (as a reader counts them), more for administrators.
     length = policy['min_length'][role]
-    if len(text) < length:
+    if mail_password_length(text) < length:
         errors.append(MSG_TOO_SHORT.format(length=length, role=role))
 
     # Điều 4.1: lower case, upper case, digits and special characters.
@@ -437,7 +476,7 @@ def mail_password_hash(password, scheme=None, rounds=None, salt_from=None, memor
     if not isinstance(password, str):
         raise AnsibleFilterError('%s: the password must be a text string' % name)
     scheme, rounds = _hash_settings(name, scheme, rounds)
-    return _hash_one((str(password), scheme, rounds, salt_from, memory_kib))
+    return _hash_one((mail_password_text(str(password)), scheme, rounds, salt_from, memory_kib))
 
 
 def _job(index, item, scheme, rounds, memory_kib):
@@ -452,7 +491,7 @@ def _job(index, item, scheme, rounds, memory_kib):
         raise AnsibleFilterError('mail_password_hash_many: the password of item %d is not a text string' % index)
     # Plain str and int, so that they pass to worker processes whatever Ansible wrapped them in.
     salt_from = None if salt_from is None else str(salt_from)
-    return str(password), scheme, rounds, salt_from, memory_kib
+    return mail_password_text(str(password)), scheme, rounds, salt_from, memory_kib
 
 
 def mail_password_hash_many(items, scheme=None, rounds=None, memory_kib=None):
@@ -489,9 +528,17 @@ def _split_stored(filter_name, stored_hash):
 
 
 def _verify(filter_name, password, stored_hash):
+    """The NFC password is what is stored (mail_password_hash); a hash stored
+    before from another form of the same text still matches as typed then."""
     scheme, hashed = _split_stored(filter_name, stored_hash)
     if not isinstance(password, str):
         return False
+    text = mail_password_text(password)
+    return _verify_one(filter_name, text, scheme, hashed) or (
+        text != password and _verify_one(filter_name, password, scheme, hashed))
+
+
+def _verify_one(filter_name, password, scheme, hashed):
     try:
         if scheme == 'SHA512-CRYPT':
             if _crypt is not None and '\0' not in password:

@@ -3,8 +3,14 @@
 # Debian packages, the Python venv with the pinned packages, a running Docker
 # engine and the Debian 12 systemd base image. Each step is skipped when it is
 # already done, so a second call takes a few seconds.
+#
+#   scripts/bootstrap.sh        everything (make lab, test, molecule, bench...)
+#   scripts/bootstrap.sh venv   only the Python venv (make lint, unit, check):
+#                               no Docker engine, base image nor browser
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-all}
+case "$MODE" in all|venv) ;; *) echo "usage: $0 [venv]" >&2; exit 2 ;; esac
 
 VENV=.venv
 IMAGE_RECIPE=scripts/build-image.sh
@@ -23,6 +29,27 @@ apt_install() {
   say "Installing Debian packages: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# --- Python venv ------------------------------------------------------------
+# The pinned packages (requirements.txt), again only when it changed.
+install_venv() {
+  stamp="$VENV/.requirements.sha256"
+  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "Creating the Python venv in $VENV"
+    /usr/bin/python3 -m venv "$VENV"
+    # pip's notes about index locations it cannot use are machine noise.
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
+      | { grep -v "^WARNING: Location " || true; }
+    echo "$want" > "$stamp"
+  fi
+}
+
+if [ "$MODE" = venv ]; then
+  apt_install python3-venv
+  install_venv
+  exit 0
+fi
 
 # --- Debian packages --------------------------------------------------------
 # python3-venv: the controller's venv; docker.io: the test hosts; mmdebstrap:
@@ -56,17 +83,7 @@ if ! "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
   image_pid=$!
 fi
 
-# --- Python venv ------------------------------------------------------------
-stamp="$VENV/.requirements.sha256"
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "Creating the Python venv in $VENV"
-  /usr/bin/python3 -m venv "$VENV"
-  # pip's notes about index locations it cannot use are machine noise.
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
-    | { grep -v "^WARNING: Location " || true; }
-  echo "$want" > "$stamp"
-fi
+install_venv
 
 # --- Base image, ready ------------------------------------------------------
 if [ -n "$image_pid" ]; then

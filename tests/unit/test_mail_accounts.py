@@ -89,22 +89,23 @@ def test_every_problem_of_every_record_is_reported_together(model, policy):
     problems = mail_accounts_errors(model, policy=policy)
     text = '\n'.join(problems)
     expected = [
-        ('person BG0001 (Nguyễn Văn Long): initial password', 'upper-case'),
-        ('person BG0001 (Nguyễn Văn Long): initial password', 'digit'),
-        ('person BG0001 (Nguyễn Văn Long): initial password', 'admin'),
-        ('person BG0002 (Nguyễn Văn Long): organization sxd', 'organisation'),
-        ('person BG0002 (Nguyễn Văn Long): state', 'active'),
-        ('person BG0003 (Đặng Thị Ánh Tuyết): unit kt', 'unit'),
-        ('person BG0004 (Lê Thị Hoa): id BG0004 is used twice', 'unique'),
-        ('person BG0005 (Phạm Thu Hà): no initial password', 'vault'),
-        ('list #1 (toanthe.stttt): member BG9999', 'member list'),
-        ('address stnmt is also the address of', 'abbreviation'),
+        ('accounts_people · BG0001 (Nguyễn Văn Long) · password · the initial password', 'upper-case'),
+        ('accounts_people · BG0001 (Nguyễn Văn Long) · password · the initial password', 'digit'),
+        ('accounts_people · BG0001 (Nguyễn Văn Long) · password · the initial password', 'admin'),
+        ('accounts_people · BG0002 (Nguyễn Văn Long) · organization · organization sxd', 'organisation'),
+        ('accounts_people · BG0002 (Nguyễn Văn Long) · state · retired is not one of', 'active'),
+        ('accounts_people · BG0003 (Đặng Thị Ánh Tuyết) · unit · unit kt', 'unit'),
+        ('accounts_people · BG0004 (Lê Thị Hoa) · id · id BG0004 is used twice', 'unique'),
+        ('accounts_people · BG0005 (Phạm Thu Hà) · password · no initial password', 'vault'),
+        ('accounts_lists · toanthe.stttt · members · member BG9999', 'member list'),
+        ('accounts_organizations · #4 (Sở Tài chính và Thương mại) · name · address stnmt@bacgiang.gov.vn is '
+         'already the address of accounts_organizations #2', 'abbreviation'),
     ]
     for record, rule in expected:
         assert any(record in p and rule in p for p in problems), (record, rule, text)
-    # Every message names its record and says what to do.
+    # Every message names its list, record, field, rule and what to do.
     for problem in problems:
-        assert ': ' in problem and ' - ' in problem or 'is not one of' in problem, problem
+        assert len(problem.split(' · ')) == 5 and all(problem.split(' · ')), problem
 
 
 def test_bad_domains_are_reported(model, policy):
@@ -429,15 +430,19 @@ def test_postmaster_is_never_issued_nor_taken(model, render, policy):
                             'address': 'abuse@' + DOMAIN})
     person(model, 'BG0003')['aliases'] = ['postmaster']
     problems = mail_accounts_errors(model, policy=policy)
-    assert any(p.startswith('role address postmaster: it is also the address of') for p in problems), problems
-    assert any(p.startswith('role address abuse: it is also the address of') for p in problems), problems
+    assert any(p.startswith('accounts_people · BG0003 (Đặng Thị Ánh Tuyết) · aliases · alias postmaster@%s is '
+                            'already the address of accounts_role_addresses postmaster' % DOMAIN)
+               for p in problems), problems
+    assert any(p.startswith('accounts_people · BG0009 (Nguyễn Văn Abuse) · address · address abuse@%s is '
+                            'already the address of accounts_role_addresses abuse' % DOMAIN)
+               for p in problems), problems
 
 
 def test_postmaster_needs_somebody(model, policy):
     model['role_addresses'] = ['postmaster']
     person(model, 'BG0001')['role'] = 'user'
     problems = mail_accounts_errors(model, policy=policy)
-    assert any(p.startswith('accounts_postmaster: nobody receives postmaster@ mail') for p in problems), problems
+    assert any(p.startswith('accounts_postmaster · - · - · nobody receives postmaster@ mail') for p in problems), problems
     model['postmaster'] = ['BG0404']
     problems = mail_accounts_errors(model, policy=policy)
     assert any('BG0404 is neither a person id' in p for p in problems), problems

@@ -452,4 +452,5 @@ def test_filter_module_maps_names():
     filters = mail_address.FilterModule().filters()
     assert filters['mail_person_localpart'] is mail_person_localpart
     assert set(filters) == {'vn_ascii', 'mail_org_localpart', 'mail_place_localpart',
-                            'mail_person_localpart', 'mail_assign_addresses', 'mail_address_errors'}
+                            'mail_person_localpart', 'mail_assign_addresses', 'mail_address_errors',
+                            'mail_name_errors'}

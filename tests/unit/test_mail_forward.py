@@ -56,7 +56,7 @@ def test_a_list_member_outside_the_allow_list_fails_validation(regulation_defaul
     problems = mail_accounts_errors(
         model, forward_allowed=regulation_defaults['regulation_forward_allowed_domains'])
     assert problems == [
-        'list #1 (toanthe.stttt): member canbo@gmail.com is outside the forwarding allow-list (no automatic '
-        'forwarding to non-government mailboxes) - remove it, or add its domain to '
+        'accounts_lists · toanthe.stttt · members · member canbo@gmail.com is outside the forwarding allow-list '
+        '(no automatic forwarding to non-government mailboxes) · remove it, or add its domain to '
         'regulation_forward_allowed_domains']
     assert mail_accounts_errors(model) == []

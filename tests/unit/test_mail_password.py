@@ -22,8 +22,10 @@ from mail_password import (
     MSG_LOGIN,
     MSG_MISSING_CLASS,
     MSG_NOT_TEXT,
+    MSG_EDGE_SPACE,
     MSG_REUSED,
     MSG_TOO_SHORT,
+    MSG_UNSEEN,
     mail_password_errors,
     mail_password_hash,
     mail_password_hash_many,
@@ -33,7 +35,7 @@ from mail_password import (
 LOWER = 'abcdefghijklmnopqrstuvwxyzăâđêôơư'
 UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZĂÂĐÊÔƠƯ'
 DIGITS = '0123456789'
-SPECIAL = '!@#$%^&*()-_=+[]{};:,.<>/?~ '
+SPECIAL = '!@#$%^&*()-_=+[]{};:,.<>/?~'  # a space is not special
 CLASS_CHARACTERS = {'lower': LOWER, 'upper': UPPER, 'digit': DIGITS, 'special': SPECIAL}
 
 # Cheap settings for the slow schemes, so that the tests stay fast.
@@ -57,7 +59,7 @@ def compliant(policy, length=None):
 
 def all_messages(policy):
     """Every message mail_password_errors can give under `policy`."""
-    messages = {MSG_NOT_TEXT, MSG_LOGIN, MSG_REUSED.format(history=policy['history'])}
+    messages = {MSG_NOT_TEXT, MSG_LOGIN, MSG_REUSED.format(history=policy['history']), MSG_UNSEEN, MSG_EDGE_SPACE}
     messages |= {MSG_TOO_SHORT.format(length=n, role=r) for r, n in policy['min_length'].items()}
     messages |= set(MSG_MISSING_CLASS.values())
     return messages

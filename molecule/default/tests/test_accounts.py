@@ -69,11 +69,14 @@ def test_bad_inventory_fails_with_every_problem_and_changes_nothing(host, lab):
     output = ' '.join((result.stdout + result.stderr).split())  # undo the YAML output's line wrapping
     assert result.returncode != 0
     assert 'problem(s):' in output
-    assert 'person BG0002 (Nguyễn Văn Long): initial password has no upper-case letter' in output
-    assert 'person BG0002 (Nguyễn Văn Long): initial password has no digit' in output
-    assert 'organization sxd is not an organisation mailbox' in output
-    assert 'id BG0001 is used twice' in output
-    assert 'person BG0009 (Phạm Thu Hà): initial password shorter than 10 characters (Điều 4.1, admin)' in output
+    assert 'accounts_people · BG0002 (Nguyễn Văn Long) · password · the initial password has no upper-case letter' \
+        in output
+    assert 'accounts_people · BG0002 (Nguyễn Văn Long) · password · the initial password has no digit' in output
+    assert 'accounts_people · BG0003 (Đặng Thị Ánh Tuyết) · organization · organization sxd is not an organisation ' \
+        'mailbox' in output
+    assert 'accounts_people · BG0001 (Trần Văn An) · id · id BG0001 is used twice' in output
+    assert 'accounts_people · BG0009 (Phạm Thu Hà) · password · the initial password shorter than 10 characters ' \
+        '(Điều 4.1, admin)' in output
     for secret in ('alllowercase', 'Short-1!a', 'Good-Pass-2026!'):
         assert secret not in output
     assert 'TASK [database' not in output and 'TASK [accounts : Apply' not in output
