@@ -135,7 +135,7 @@ def test_pop3_stls_on_110_then_login_works(server, lab):
 
 def test_wrong_password_is_refused_everywhere(server):
     with pytest.raises(smtplib.SMTPAuthenticationError):
-        server.submission(LONG, 'Wrong-Password-1!', port=587)
+        server.submission(LONG, 'Wrong-Password-1!', port=587, once=True)
     with pytest.raises(imaplib.IMAP4.error):
         server.imap(LONG, 'Wrong-Password-1!')
     with pytest.raises(poplib.error_proto):

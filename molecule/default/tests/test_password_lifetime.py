@@ -83,7 +83,7 @@ def refusals(server, user, secret):
     except poplib.error_proto as error:
         answers['pop3'] = str(error)
     try:
-        server.submission(user, secret).quit()
+        server.submission(user, secret, once=True).quit()
         answers['smtp'] = None
     except smtplib.SMTPAuthenticationError as error:
         answers['smtp'] = '%d %s' % (error.smtp_code, error.smtp_error.decode())
