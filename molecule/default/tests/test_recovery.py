@@ -12,6 +12,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import time
+import uuid
 
 import pytest
 
@@ -22,15 +23,20 @@ DOMAIN = 'bacgiang.gov.vn'
 OUTSIDER = 'vanthu@example.net'
 RECIPIENTS = {'tuyetdta@' + DOMAIN: 'BG0003', 'longnv@' + DOMAIN: 'BG0001'}
 
-# (name, stop, start, nothing accepted while it is down)
+# (name, stop, start, nothing accepted while it is down, seconds after it is
+# back by which every message is accepted). The regulation of issue 15 is 2
+# minutes; after PostgreSQL the design promises less: congvu-postfix-recover
+# reloads Postfix within its interval (10 s), and the sender's next retry gets
+# in. Without it, a stale lookup failure lasted 60-100 s here, minutes under
+# a heavier stream.
 SERVICES = [
-    ('postgresql', 'systemctl stop postgresql', 'systemctl start postgresql', False),
-    ('dovecot', 'systemctl stop dovecot', 'systemctl start dovecot', False),
-    ('rspamd', 'systemctl stop rspamd', 'systemctl start rspamd', True),
-    ('redis-server', 'systemctl stop redis-server', 'systemctl start redis-server', False),
+    ('postgresql', 'systemctl stop postgresql', 'systemctl start postgresql', False, 45),
+    ('dovecot', 'systemctl stop dovecot', 'systemctl start dovecot', False, 120),
+    ('rspamd', 'systemctl stop rspamd', 'systemctl start rspamd', True, 120),
+    ('redis-server', 'systemctl stop redis-server', 'systemctl start redis-server', False, 120),
     # Both, or socket activation starts clamd again at the first scan.
     ('clamav-daemon', 'systemctl stop clamav-daemon.socket clamav-daemon.service',
-     'systemctl start clamav-daemon.socket clamav-daemon.service', True),
+     'systemctl start clamav-daemon.socket clamav-daemon.service', True, 120),
 ]
 MESSAGES = 12          # per service, one every INTERVAL seconds
 INTERVAL = 3
@@ -38,6 +44,8 @@ STOP_AT = 4            # seconds into the stream
 OUTAGE = 20            # seconds the service stays down
 RETRY = 5              # the sending MTA's retry interval
 WINDOW = 120           # every message accepted within this of the service being back
+ATTACHMENT = (b'%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n'
+              b'trailer<</Root 1 0 R>>\n%%EOF\n')
 BODY = ('Kinh gui phong van thu, so Thong tin va Truyen thong gui kem ke hoach cong tac thang nay '
         'cua cac phong ban, de nghi cac don vi xem xet, gop y va phan hoi truoc ngay hop giao ban. '
         'Tran trong cam on su phoi hop cua quy co quan. Thu so %s, dich vu %s.\n')
@@ -86,6 +94,10 @@ def stream(server, host, name, stop, start):
             recipient = sorted(RECIPIENTS)[made % len(RECIPIENTS)]
             msg = new_message(OUTSIDER, recipient, subject='Ke hoach cong tac %s %d' % (name, made),
                               body=BODY % (made, name))
+            # An attachment, so the scanner has something to scan (rspamd sends
+            # it attachments only); new content, so no cached result answers.
+            msg.add_attachment(ATTACHMENT + uuid.uuid4().hex.encode(), maintype='application',
+                               subtype='pdf', filename='ke-hoach.pdf')
             pending.append({'msg': msg, 'recipient': recipient, 'next': now, 'tries': []})
         for item in [item for item in pending if item['next'] <= time.monotonic()]:
             code, text = try_once(server, item['msg'])
@@ -107,16 +119,16 @@ def outages(server, host):
     """Each service's stream, in turn; every service is started again whatever happens."""
     results = {}
     try:
-        for name, stop, start, _guarded in SERVICES:
+        for name, stop, start, _guarded, _within in SERVICES:
             results[name] = stream(server, host, name, stop, start)
     finally:
-        for _name, _stop, start, _guarded in SERVICES:
+        for _name, _stop, start, _guarded, _within in SERVICES:
             host.run(start)
     return results
 
 
-@pytest.mark.parametrize(('name', 'stop', 'start', 'guarded'), SERVICES, ids=[s[0] for s in SERVICES])
-def test_mail_is_accepted_within_two_minutes_of_the_service_being_back(outages, name, stop, start, guarded):
+@pytest.mark.parametrize(('name', 'stop', 'start', 'guarded', 'within'), SERVICES, ids=[s[0] for s in SERVICES])
+def test_mail_is_accepted_within_two_minutes_of_the_service_being_back(outages, name, stop, start, guarded, within):
     messages, stopped, back = outages[name]
     bounced = [(item['msg']['Subject'], item['tries'][-1]) for item in messages if item['tries'][-1][1] >= 500]
     refused = [(item['msg']['Subject'], item['tries'][-1]) for item in messages if item['tries'][-1][1] != 250]
@@ -126,7 +138,7 @@ def test_mail_is_accepted_within_two_minutes_of_the_service_being_back(outages, 
     late = max([item['tries'][-1][0] - back for item in deferred] or [0])
     print('%s: %d messages, %d deferred, last accepted %.0f s after it was back'
           % (name, len(messages), len(deferred), late))
-    assert late <= WINDOW
+    assert late <= within
     if guarded:
         # While it was down, every try was deferred: nothing passed unscanned.
         during = [(code, text) for item in messages for at, code, text in item['tries'] if stopped < at < back]
