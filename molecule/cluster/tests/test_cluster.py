@@ -7,6 +7,7 @@ the hosts themselves (docker exec) for what only the private network sees.
 
 from __future__ import annotations
 
+import imaplib
 import json
 import os
 import re
@@ -354,4 +355,15 @@ def test_mx_takes_mail_again_soon_after_the_database_host_is_back(mx, mailstore,
             assert code == 451 and time.monotonic() < back + 45, (code, reply, time.monotonic() - back)
             time.sleep(5)
     assert log_since('mx', started, r'congvu-postfix-recover.*answering again.*reloading Postfix')
-    mailstore.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'])
+    # Dovecot on the mailstore reconnects to the database on its own schedule:
+    # logins (and LMTP's user lookups, which Postfix retries after 60 s) fail
+    # temporarily meanwhile. The message arrives once both are back.
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            mailstore.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'],
+                                       timeout=max(1, deadline - time.monotonic()))
+            break
+        except imaplib.IMAP4.error as error:
+            assert 'UNAVAILABLE' in str(error) and time.monotonic() < deadline, error
+            time.sleep(5)
