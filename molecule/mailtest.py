@@ -61,6 +61,19 @@ class Server:
             context.maximum_version = maximum
         return context
 
+    def tls_handshake(self, port, context, starttls=None):
+        """One TLS handshake with a published port, after the protocol's own
+        STARTTLS when `starttls` names it (smtp, imap, pop3, sieve, ldap);
+        returns (version, cipher name). ssl.SSLError when the server refuses."""
+        raw = socket.create_connection(('127.0.0.1', self.port(port)), timeout=30)
+        try:
+            if starttls:
+                _STARTTLS[starttls](raw)
+            with context.wrap_socket(raw, server_hostname=MAIL_HOST) as tls:
+                return tls.version(), tls.cipher()[0]
+        finally:
+            raw.close()
+
     # --- SMTP --------------------------------------------------------------
     def smtp(self, port=25):
         client = smtplib.SMTP('127.0.0.1', self.port(port), timeout=30)
@@ -195,6 +208,24 @@ class Server:
                                 timeout=60)
         return result.returncode, parse_ldif(result.stdout), result.stderr
 
+    def message_ids(self, user, password, folders=('INBOX', 'Junk')):
+        """The Message-ID of every message in these folders, over IMAPS."""
+        found = []
+        client = self.imap(user, password)
+        try:
+            for folder in folders:
+                _typ, count = client.select(folder, readonly=True)
+                if int(count[0]) == 0:
+                    continue
+                _typ, data = client.fetch('1:*', '(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])')
+                for part in data:
+                    if isinstance(part, tuple):
+                        header = email.message_from_bytes(part[1], policy=email.policy.default)
+                        found.append(str(header['Message-ID'] or '').strip())
+        finally:
+            client.logout()
+        return found
+
     def wait_for_message(self, user, password, message_id, folder='INBOX', timeout=60):
         """The message with this Message-ID, fetched over IMAPS once it has arrived."""
         deadline = time.monotonic() + timeout
@@ -212,6 +243,64 @@ class Server:
             if time.monotonic() > deadline:
                 raise AssertionError('message %s did not arrive in %s of %s' % (message_id, folder, user))
             time.sleep(1)
+
+
+def _read_until(sock, done):
+    """Bytes from sock until done(data) holds (the server's plain-text reply)."""
+    data = b''
+    while not done(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise AssertionError('connection closed before STARTTLS: %r' % data)
+        data += chunk
+    return data
+
+
+def _last_line_starts(prefixes):
+    def done(data):
+        lines = data.split(b'\r\n')
+        return len(lines) > 1 and lines[-2].startswith(prefixes)
+    return done
+
+
+def _smtp_starttls(sock):
+    _read_until(sock, _last_line_starts((b'220 ',)))
+    sock.sendall(b'EHLO client.test\r\n')
+    _read_until(sock, _last_line_starts((b'250 ',)))
+    sock.sendall(b'STARTTLS\r\n')
+    assert _read_until(sock, _last_line_starts((b'220 ', b'4', b'5'))).startswith(b'220 ')
+
+
+def _imap_starttls(sock):
+    _read_until(sock, _last_line_starts((b'* OK',)))
+    sock.sendall(b'a STARTTLS\r\n')
+    assert b'a OK' in _read_until(sock, _last_line_starts((b'a ',)))
+
+
+def _pop3_starttls(sock):
+    _read_until(sock, _last_line_starts((b'+OK',)))
+    sock.sendall(b'STLS\r\n')
+    assert _read_until(sock, _last_line_starts((b'+OK', b'-ERR'))).startswith(b'+OK')
+
+
+def _sieve_starttls(sock):
+    _read_until(sock, _last_line_starts((b'OK',)))
+    sock.sendall(b'STARTTLS\r\n')
+    assert _read_until(sock, _last_line_starts((b'OK', b'NO', b'BYE'))).startswith(b'OK')
+
+
+def _ldap_starttls(sock):
+    # ExtendedRequest (RFC 4511) for StartTLS, OID 1.3.6.1.4.1.1466.20037, message 1.
+    oid = b'1.3.6.1.4.1.1466.20037'
+    request = b'\x80' + bytes([len(oid)]) + oid
+    message = b'\x02\x01\x01\x77' + bytes([len(request)]) + request
+    sock.sendall(b'\x30' + bytes([len(message)]) + message)
+    reply = _read_until(sock, lambda data: len(data) >= 2 and len(data) >= 2 + data[1])
+    assert b'\x78' in reply and b'\x0a\x01\x00' in reply, reply  # ExtendedResponse, success
+
+
+_STARTTLS = {'smtp': _smtp_starttls, 'imap': _imap_starttls, 'pop3': _pop3_starttls,
+             'sieve': _sieve_starttls, 'ldap': _ldap_starttls}
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -325,6 +414,51 @@ def new_message(sender, recipient, subject='congvu-mail test', body='Xin chào, 
     msg['Message-ID'] = '<%s@test.congvu-mail>' % uuid.uuid4()
     msg.set_content(body)
     return msg
+
+
+def smuggling_payload(sender, recipient, token, forged_sender):
+    """SMTP smuggling (CVE-2023-51764): a DATA section for sender -> recipient
+    that holds <LF>.<CR><LF> and, after it, a second transaction from
+    forged_sender. Returns (DATA bytes ending in <CR><LF>.<CR><LF>, the first
+    message's Message-ID, the smuggled one's)."""
+    first, second = '<first-%s@test.congvu-mail>' % token, '<smuggled-%s@test.congvu-mail>' % token
+    date = email.utils.formatdate(localtime=True)
+    data = ('From: <%s>\r\nTo: <%s>\r\nSubject: Smuggling test %s\r\nDate: %s\r\nMessage-ID: %s\r\n\r\n'
+            'Kinh gui anh chi, day la thu thu nghiem binh thuong cua van phong so.\r\n'
+            '\n.\r\n'
+            'MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n'
+            'From: <%s>\r\nTo: <%s>\r\nSubject: Smuggled %s\r\nDate: %s\r\nMessage-ID: %s\r\n\r\n'
+            'Thu gia mao gui kem trong phien cua nguoi khac.\r\n'
+            '\r\n.\r\n') % (sender, recipient, token, date, first, forged_sender, recipient,
+                             forged_sender, recipient, token, date, second)
+    return data.encode('ascii'), first, second
+
+
+def smuggle(client, sender, recipient, token, forged_sender):
+    """Send smuggling_payload over an open smtplib session, the whole DATA
+    section and QUIT at once, as an attacker would. Returns (every reply from
+    the end of DATA on, as (code, text) until the session ends, first
+    Message-ID, smuggled Message-ID)."""
+    data, first, second = smuggling_payload(sender, recipient, token, forged_sender)
+    code, reply = client.mail(sender)
+    assert code == 250, (code, reply)
+    code, reply = client.rcpt(recipient)
+    assert code == 250, (code, reply)
+    client.putcmd('data')
+    code, reply = client.getreply()
+    assert code == 354, (code, reply)
+    client.send(data + b'QUIT\r\n')
+    replies = []
+    while True:
+        try:
+            code, reply = client.getreply()
+        except smtplib.SMTPServerDisconnected:
+            break
+        replies.append((code, reply.decode('utf-8', 'replace')))
+        if code == 221 or code == -1:
+            break
+    client.close()
+    return replies, first, second
 
 
 def run_playbook(playbook, extra_vars=None, check=False, timeout=900):

@@ -7,6 +7,7 @@ the hosts themselves (docker exec) for what only the private network sees.
 
 from __future__ import annotations
 
+import imaplib
 import json
 import os
 import re
@@ -324,3 +325,45 @@ def test_directory_bind_checks_the_password_on_the_mailstore_over_tls(ca_file, l
     assert code == 49  # invalid credentials
     assert log_since('mailstore', started, r'imap-login: Login: user=<%s>.*rip=%s.*TLS'
                      % (re.escape(LONG), re.escape(ADDRESS['db'])))
+
+
+# --- Recovery after the database host restarts (README: "Recovery after a restart") ----
+
+def test_mx_takes_mail_again_soon_after_the_database_host_is_back(mx, mailstore, lab):
+    """PostgreSQL on db stops: mx defers (451); it starts again: mx's
+    congvu-postfix-recover reloads Postfix, and the sender's retries are
+    accepted within its interval and a retry (45 s), not after minutes."""
+    started = int(time.time()) - 1
+    msg = new_message('someone@example.net', TUYET, body='Sent while the database host restarted.\n')
+    assert on('db', 'systemctl stop postgresql').returncode == 0
+    try:
+        time.sleep(12)  # the check sees the database down
+        with mx.smtp(25) as client:
+            assert client.mail('someone@example.net')[0] == 250
+            code, reply = client.rcpt(TUYET)
+        assert code == 451, (code, reply)
+    finally:
+        assert on('db', 'systemctl start postgresql').returncode == 0
+    back = time.monotonic()
+    while True:
+        try:
+            with mx.smtp(25) as client:
+                client.send_message(msg)
+            break
+        except smtplib.SMTPRecipientsRefused as refused:
+            code, reply = refused.recipients[TUYET]
+            assert code == 451 and time.monotonic() < back + 45, (code, reply, time.monotonic() - back)
+            time.sleep(5)
+    assert log_since('mx', started, r'congvu-postfix-recover.*answering again.*reloading Postfix')
+    # Dovecot on the mailstore reconnects to the database on its own schedule:
+    # logins (and LMTP's user lookups, which Postfix retries after 60 s) fail
+    # temporarily meanwhile. The message arrives once both are back.
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            mailstore.wait_for_message(TUYET, password(lab, 'BG0003'), msg['Message-ID'],
+                                       timeout=max(1, deadline - time.monotonic()))
+            break
+        except imaplib.IMAP4.error as error:
+            assert 'UNAVAILABLE' in str(error) and time.monotonic() < deadline, error
+            time.sleep(5)
