@@ -17,6 +17,17 @@ fi
 printf '\033[1m==> %s\033[0m\n' "yamllint $inventory"
 yamllint -s -c .yamllint "$inventory"
 
+# The example's secrets file, never copied: every secret would be undefined.
+missing=0
+while IFS= read -r example; do
+  if [ ! -e "${example%.example}" ]; then
+    echo "${example%.example} · missing · the secrets (passwords, keys) are not there ·" \
+         "copy $example to ${example%.example}, replace every value, then ansible-vault encrypt it" >&2
+    missing=1
+  fi
+done < <(find "$inventory" -name 'vault.yml.example' | sort)
+[ "$missing" = 0 ] || exit 2
+
 vault=()
 if [ -z "${ANSIBLE_VAULT_PASSWORD_FILE:-}" ] && grep -rqsE '^[[:space:]]*\$ANSIBLE_VAULT;' "$inventory"; then
   vault=(--ask-vault-pass)

@@ -188,6 +188,18 @@ def test_a_vaulted_inventory_with_the_examples_placeholders(tmp_path, inventory)
     assert 'vault' in output.lower(), output[-2000:]
 
 
+def test_the_production_example_as_shipped_says_to_copy_the_vault(tmp_path):
+    inventory = tmp_path / 'production'
+    shutil.copytree(ROOT / 'inventories' / 'production', inventory)
+    code, output, calls = make_check(tmp_path, inventory)
+    vault = inventory / 'group_vars' / 'all' / 'vault.yml'
+    assert_refused(code, output, calls, [
+        ('%s · missing · the secrets (passwords, keys) are not there' % vault,
+         'copy %s.example to %s, replace every value, then ansible-vault encrypt it' % (vault, vault)),
+    ])
+    assert 'is undefined' not in output and 'playbooks/preflight.yml' not in output
+
+
 def test_the_venv_bootstrap_installs_no_docker_nor_browser(tmp_path):
     """make lint, unit and check run `scripts/bootstrap.sh venv`: with the venv
     there, it calls neither Docker nor apt (stand-ins record any call)."""
