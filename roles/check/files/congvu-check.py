@@ -562,7 +562,7 @@ def check_directory_page(settings):
 def check_backup(settings):
     """Điều 11: backups at least weekly. The backup role leaves a status file on
     every data host after each successful backup."""
-    path = settings['backup_status_file']
+    path = settings['mail_backup_status_file']
     want = settings['backup_max_age_days']
     if not os.path.exists(path):
         add('backup-age', 'Điều 11 (backups weekly)', 'Last backup within %d days' % want, 'FAIL',
