@@ -12,7 +12,7 @@ SCENARIOS  ?= default cluster rebuild
 # One scenario for daily work: make scenario S=default
 S          ?= default
 
-.PHONY: help bootstrap bootstrap-venv lab lab-down test lint unit check molecule scenario converge verify bench clean
+.PHONY: help bootstrap bootstrap-venv lab lab-down test lint unit check docs molecule scenario converge verify bench clean
 
 help:
 	@echo "make lab        deploy the whole system into a local test host and print how to reach it"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint       ansible-lint (production profile) and yamllint"
 	@echo "make unit       the filter plugins' unit tests and the inventory check's tests"
 	@echo "make check INV=inventories/NAME   check an inventory on this machine, touching no host"
+	@echo "make docs       write docs/reference/variables.md from the roles' argument specs"
 	@echo "make scenario S=NAME   one Molecule scenario, full test sequence"
 	@echo "make converge S=NAME / make verify S=NAME   keep a scenario's host up while working"
 
@@ -48,11 +49,16 @@ lint: bootstrap-venv
 unit: bootstrap-venv
 	pytest -q tests/unit tests/check
 
-# The inventory check alone (README "Production", step 1): yamllint, then
+# The inventory check alone (docs/operator-guide.md, step 3): yamllint, then
 # playbooks/preflight.yml with a local connection. No Docker, no host.
 INV ?= inventories/lab
 check: bootstrap-venv
 	@bash scripts/check.sh $(INV)
+
+# docs/reference/variables.md, from every role's meta/argument_specs.yml
+# (make unit fails when it is not current).
+docs: bootstrap-venv
+	python scripts/docs-variables.py
 
 # The scenarios run side by side, each on its own test network; each one's
 # output is printed whole when it ends (scripts/scenarios.sh).

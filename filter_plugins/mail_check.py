@@ -1,4 +1,4 @@
-# The health and compliance report (playbooks/check.yml, role check): the
+# The health and compliance report (playbooks/tools/health-check.yml, role check): the
 # probes' answers of every host, and the checks only the whole inventory can
 # make (a separate backup host), assembled into one report.
 

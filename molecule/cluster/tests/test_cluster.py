@@ -327,7 +327,7 @@ def test_directory_bind_checks_the_password_on_the_mailstore_over_tls(ca_file, l
                      % (re.escape(LONG), re.escape(ADDRESS['db'])))
 
 
-# --- Recovery after the database host restarts (README: "Recovery after a restart") ----
+# --- Recovery after the database host restarts (docs/hygiene.md) ----
 
 def test_mx_takes_mail_again_soon_after_the_database_host_is_back(mx, mailstore, lab):
     """PostgreSQL on db stops: mx defers (451); it starts again: mx's

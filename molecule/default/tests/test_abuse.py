@@ -286,7 +286,7 @@ def mass_sender(server, lab, host):
             replies.append(client.rcpt('nobody%d@example.net' % n))
         client.rset()
     yield {'limit': limit, 'replies': replies}
-    run_playbook('release-sender.yml', {'account': LONG2})
+    run_playbook('tools/release-sender.yml', {'account': LONG2})
 
 
 def test_the_recipient_over_the_limit_is_refused(mass_sender):
@@ -334,13 +334,13 @@ def test_the_administrators_are_told_who_from_where_how_many(mass_sender, server
 
 
 def test_the_release_playbook_lets_it_send_again(mass_sender, server, lab, host):
-    result = run_playbook('release-sender.yml', {'account': LONG2}, check=True)
+    result = run_playbook('tools/release-sender.yml', {'account': LONG2}, check=True)
     assert 'released; it may send again' in result.stdout
     msg = new_message(LONG2, DUC, subject='Đã mở khóa')
     with server.submission(LONG2, password(lab, 'BG0002')) as client:
         client.send_message(msg)
     server.wait_for_message(DUC, password(lab, 'BG0004'), msg['Message-ID'])
-    again = run_playbook('release-sender.yml', {'account': LONG2}, check=True)
+    again = run_playbook('tools/release-sender.yml', {'account': LONG2}, check=True)
     assert 'was not stopped from sending; nothing changed' in again.stdout and 'changed=0' in again.stdout
 
 
@@ -401,7 +401,7 @@ def test_a_vacation_reply_still_goes_outside(sieve, server):
 def test_a_list_member_outside_the_allow_list_fails_before_any_host_is_touched(lab, host):
     before = psql(host, 'SELECT count(*) FROM aliases')
     lists = lab['accounts_lists'] + [{'address': 'doitac.stttt', 'members': ['BG0001', 'canbo@gmail.com']}]
-    result = run_playbook('accounts.yml', {'accounts_lists': lists})
+    result = run_playbook('tools/accounts.yml', {'accounts_lists': lists})
     assert result.returncode != 0
     output = ' '.join(result.stdout.split())  # undo the YAML output's line wrapping
     assert 'accounts_lists · doitac.stttt · members · member canbo@gmail.com is outside the forwarding allow-list' \

@@ -1,6 +1,6 @@
 """Accounts rendered from the inventory, tried from outside the host. Tests
 that change the inventory (as an operator does: extra vars over the lab's
-group_vars, then playbooks/accounts.yml) live in test_accounts_*.py."""
+group_vars, then playbooks/tools/accounts.yml) live in test_accounts_*.py."""
 
 import copy
 
@@ -65,7 +65,7 @@ def test_bad_inventory_fails_with_every_problem_and_changes_nothing(host, lab):
     people.append({'id': 'BG0001', 'name': 'Trần Văn An', 'password': 'Good-Pass-2026!'})  # id reused
     people.append({'id': 'BG0009', 'name': 'Phạm Thu Hà', 'role': 'admin', 'password': 'Short-1!a'})
     before = mailbox_fingerprint(host)
-    result = run_playbook('accounts.yml', {'accounts_people': people})
+    result = run_playbook('tools/accounts.yml', {'accounts_people': people})
     output = ' '.join((result.stdout + result.stderr).split())  # undo the YAML output's line wrapping
     assert result.returncode != 0
     assert 'problem(s):' in output

@@ -23,10 +23,10 @@ def lifecycle(host, lab, server):
     people = [p for p in people if p['id'] != 'BG0002']
     people.append({'id': 'BG0010', 'name': 'Nguyễn Văn Long', 'organization': 'stnmt',
                    'password': 'Lab-Long3-2026!'})
-    changed = run_playbook('accounts.yml', {'accounts_people': people}, check=True)
-    again = run_playbook('accounts.yml', {'accounts_people': people}, check=True)
+    changed = run_playbook('tools/accounts.yml', {'accounts_people': people}, check=True)
+    again = run_playbook('tools/accounts.yml', {'accounts_people': people}, check=True)
     yield {'kept': kept, 'people': people, 'first': changed.stdout, 'again': again.stdout}
-    run_playbook('accounts.yml', check=True)  # the lab's own inventory again
+    run_playbook('tools/accounts.yml', check=True)  # the lab's own inventory again
 
 
 def test_lifecycle_second_run_changes_nothing(lifecycle):
@@ -79,7 +79,7 @@ def test_sync_never_overwrites_a_password_the_user_chose(lifecycle, server, lab,
     update = "UPDATE mailboxes SET password = '%s' WHERE account_id = 'BG0003'"
     psql(host, update % mail_password.mail_password_hash(chosen))  # as a password change would
     try:
-        result = run_playbook('accounts.yml', {'accounts_people': lifecycle['people']}, check=True)
+        result = run_playbook('tools/accounts.yml', {'accounts_people': lifecycle['people']}, check=True)
         assert 'changed=0' in result.stdout.split('PLAY RECAP')[-1]
         server.imap(address('BG0003'), chosen).logout()
         with pytest.raises(imaplib.IMAP4.error):

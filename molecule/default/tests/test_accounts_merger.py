@@ -14,7 +14,7 @@ from test_accounts import DOMAIN, address, person
 def merger(host, lab, server):
     """The 2025 merger: bacgiang.gov.vn becomes an alias of bacninh.gov.vn."""
     def merge(send_until):
-        return run_playbook('accounts.yml', {
+        return run_playbook('tools/accounts.yml', {
             'mail_domain': 'bacninh.gov.vn',
             'mail_domains': [{'name': 'bacninh.gov.vn'},
                              {'name': DOMAIN, 'alias_of': 'bacninh.gov.vn', 'send_until': send_until}],
@@ -25,7 +25,7 @@ def merger(host, lab, server):
     server.wait_for_message(address('BG0001'), person(lab, 'BG0001')['password'], before['Message-ID'])
     merge(str(datetime.date.today() + datetime.timedelta(days=30)))
     yield {'merge': merge, 'before': before}
-    run_playbook('accounts.yml', check=True)
+    run_playbook('tools/accounts.yml', check=True)
 
 
 def test_merger_moves_the_address_and_keeps_the_mail(merger, server, lab):

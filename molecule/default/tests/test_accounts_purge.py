@@ -1,4 +1,4 @@
-"""The purge (playbooks/purge.yml): the stored mail of terminated mailboxes is
+"""The purge (playbooks/tools/purge-mail.yml): the stored mail of terminated mailboxes is
 deleted only when an operator confirms the list shown; the row stays, records
 the purge, and its address is never issued again. The module puts the lab's
 accounts back when it is done."""
@@ -17,7 +17,7 @@ from test_accounts import DOMAIN, address, person
 
 
 def run_purge(extra_vars):
-    """playbooks/purge.yml as an operator runs it from a script: no terminal to
+    """playbooks/tools/purge-mail.yml as an operator runs it from a script: no terminal to
     answer a prompt (stdin closed), output kept for the asserts."""
     inventory = os.environ.get('MOLECULE_INVENTORY_FILE', str(PROJECT / 'inventories' / 'lab'))
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
@@ -25,7 +25,7 @@ def run_purge(extra_vars):
     with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
         json.dump(extra_vars, handle)
     try:
-        result = subprocess.run(['ansible-playbook', '-i', inventory, str(PROJECT / 'playbooks' / 'purge.yml'),
+        result = subprocess.run(['ansible-playbook', '-i', inventory, str(PROJECT / 'playbooks' / 'tools' / 'purge-mail.yml'),
                                  '-e', '@' + handle.name], stdin=subprocess.DEVNULL, capture_output=True,
                                 text=True, env=env, timeout=600)
     finally:
@@ -55,7 +55,7 @@ def purge(host, lab, server):
     for p in people:
         if p['id'] == 'BG0004':
             p['state'] = 'terminated'
-    run_playbook('accounts.yml', {'accounts_people': people}, check=True)
+    run_playbook('tools/accounts.yml', {'accounts_people': people}, check=True)
     try:
         before = maildir(host, mailbox_id).is_directory
         too_recent = run_purge({'accounts_purge_after_days': 90})
@@ -71,12 +71,12 @@ def purge(host, lab, server):
         again = run_purge({'accounts_purge_after_days': 0})
         namesake = people + [{'id': 'BG0011', 'name': 'Trần Minh Đức', 'organization': 'stnmt',
                               'password': 'Lab-Duc2-2026!'}]
-        run_playbook('accounts.yml', {'accounts_people': namesake}, check=True)
+        run_playbook('tools/accounts.yml', {'accounts_people': namesake}, check=True)
         yield {'id': mailbox_id, 'before': before, 'too_recent': too_recent, 'refused': refused,
                'kept_after_refusal': kept_after_refusal, 'token': token, 'wrong': wrong, 'purged': purged,
                'again': again, 'marked': marked.split(',')}
     finally:
-        run_playbook('accounts.yml', check=True)  # the lab's own inventory again
+        run_playbook('tools/accounts.yml', check=True)  # the lab's own inventory again
 
 
 def test_nothing_due_when_terminated_too_recently(purge, host):

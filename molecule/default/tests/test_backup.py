@@ -1,4 +1,4 @@
-"""Backups (role backup, playbooks/backup.yml): a backup made now is an
+"""Backups (role backup, playbooks/tools/backup-now.yml): a backup made now is an
 encrypted archive on the separate backup host, holds the mail delivered
 before it, is summarised in the status file, and the nightly timer is set.
 Each data host's key reaches only its own repository, and the passphrase is
@@ -35,14 +35,14 @@ def name(host):
 
 @pytest.fixture(scope='module')
 def backup(host, server, lab, name):
-    """A message delivered to tuyetdta, then playbooks/backup.yml."""
+    """A message delivered to tuyetdta, then playbooks/tools/backup-now.yml."""
     user, secret = address('BG0003'), person(lab, 'BG0003')['password']
     message = new_message('someone@example.net', user, subject='Trước bản sao lưu',
                           body='Thư phải có trong bản sao lưu.\n')
     with server.smtp(25) as client:
         client.send_message(message)
     server.wait_for_message(user, secret, message['Message-ID'])
-    result = run_playbook('backup.yml')
+    result = run_playbook('tools/backup-now.yml')
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     made = re.findall(r'archive (%s-\S+) in (ssh://[^\s\'"]+)' % re.escape(name), result.stdout)
     assert made, result.stdout[-3000:]

@@ -1,4 +1,4 @@
-"""The health and compliance report (issue 8): playbooks/check.yml.
+"""The health and compliance report (issue 8): playbooks/tools/health-check.yml.
 
 It is run as an operator runs it, against the scenario's live host; the tests
 read the JSON it writes, check the HTML page, and make real faults (a service
@@ -48,13 +48,13 @@ def inventory_groups():
 
 
 def check(tmp_path_factory, extra_vars=None):
-    """Run playbooks/check.yml into a new directory; return (process, report, directory)."""
+    """Run playbooks/tools/health-check.yml into a new directory; return (process, report, directory)."""
     directory = tmp_path_factory.mktemp('congvu-check') / 'report'
-    result = run_playbook('check.yml', dict(extra_vars or {}, check_report_dir=str(directory)))
+    result = run_playbook('tools/health-check.yml', dict(extra_vars or {}, check_report_dir=str(directory)))
     path = directory / 'congvu-check.json'
     assert path.exists(), result.stdout[-3000:] + result.stderr[-2000:]
     recap = re.findall(r'changed=(\d+)', result.stdout)
-    assert recap and set(recap) == {'0'}, 'check.yml changed something:\n' + result.stdout[-2000:]
+    assert recap and set(recap) == {'0'}, 'health-check.yml changed something:\n' + result.stdout[-2000:]
     return result, json.loads(path.read_text(encoding='utf-8')), directory
 
 

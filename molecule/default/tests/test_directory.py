@@ -185,13 +185,13 @@ def test_browser_search_nguyen_finds_nguyen_with_diacritics(server):
 
 @pytest.fixture(scope='module')
 def changed_inventory(lab):
-    """hoalt suspended, ductm terminated, with playbooks/accounts.yml (which
+    """hoalt suspended, ductm terminated, with playbooks/tools/accounts.yml (which
     re-renders the directory), twice; the lab's inventory again afterwards."""
     people = people_with_states(lab, {'BG0005': 'suspended', 'BG0004': 'terminated'})
-    first = run_playbook('accounts.yml', {'accounts_people': people}, check=True)
-    again = run_playbook('accounts.yml', {'accounts_people': people}, check=True)
+    first = run_playbook('tools/accounts.yml', {'accounts_people': people}, check=True)
+    again = run_playbook('tools/accounts.yml', {'accounts_people': people}, check=True)
     yield {'first': first.stdout, 'again': again.stdout}
-    run_playbook('accounts.yml', check=True)
+    run_playbook('tools/accounts.yml', check=True)
 
 
 def test_suspended_and_terminated_leave_ldap(changed_inventory, server, lab):

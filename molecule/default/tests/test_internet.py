@@ -1,6 +1,6 @@
 """Signed mail on a simulated Internet (molecule/internet.yml): DKIM, SPF and
 DMARC, TLS towards example.net's server, S/MIME signatures left intact, and
-the DNS records of playbooks/dns-records.yml as the test DNS server serves
+the DNS records of playbooks/tools/dns-records.yml as the test DNS server serves
 them. The tests reach example.net's server with `docker exec`."""
 
 import email
@@ -119,7 +119,7 @@ def test_the_mta_sts_policy_is_served_over_https_as_written(server):
 
 
 def test_dns_records_playbook_prints_every_record():
-    result = run_playbook('dns-records.yml', check=True)
+    result = run_playbook('tools/dns-records.yml', check=True)
     for needle in ('IN MX 10 mail.' + DOMAIN, 'congvu1._domainkey.' + DOMAIN, '_dmarc.' + DOMAIN,
                    '_mta-sts.' + DOMAIN, '_smtp._tls.' + DOMAIN, 'autodiscover.' + DOMAIN,
                    'PTR record', 'mode: enforce', 'mx: mail.' + DOMAIN):
@@ -295,18 +295,18 @@ def test_rebuilt_host_gets_the_same_key_back(host):
     before = hashlib.sha256(controller_key()).hexdigest()
     assert host.run('sha256sum %s' % host_key(host).path).stdout.split()[0] == before
     host.run('rm -f %s' % host_key(host).path)     # what a rebuild loses
-    run_playbook('dkim.yml', check=True)
+    run_playbook('tools/dkim-switch.yml', check=True)
     assert host.run('sha256sum %s' % host_key(host).path).stdout.split()[0] == before
     assert hashlib.sha256(controller_key()).hexdigest() == before
 
 
 def test_rotation_makes_a_new_key_and_keeps_the_old_one_published():
-    rotate = run_playbook('dkim-rotate.yml', {'dkim_rotate_to': 'congvu2'}, check=True)
+    rotate = run_playbook('tools/dkim-new-keys.yml', {'dkim_rotate_to': 'congvu2'}, check=True)
     assert 'congvu2._domainkey.%s. IN TXT "v=DKIM1; k=rsa; p=MII' % DOMAIN in rotate.stdout
     assert controller_key('congvu2') != controller_key('congvu1')
-    records = run_playbook('dns-records.yml', {'dkim_selector': 'congvu2',
+    records = run_playbook('tools/dns-records.yml', {'dkim_selector': 'congvu2',
                                                'dkim_previous_selectors': ['congvu1']}, check=True)
     assert 'congvu1._domainkey.' + DOMAIN in records.stdout
     assert 'congvu2._domainkey.' + DOMAIN in records.stdout
-    again = run_playbook('dkim-rotate.yml', {'dkim_rotate_to': 'congvu3'}, check=True)
+    again = run_playbook('tools/dkim-new-keys.yml', {'dkim_rotate_to': 'congvu3'}, check=True)
     assert 'congvu3._domainkey' in again.stdout

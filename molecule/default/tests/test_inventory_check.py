@@ -43,7 +43,7 @@ def test_an_alias_taking_a_listed_persons_address_is_refused_before_any_host(hos
     people = copy.deepcopy(lab['accounts_people'])
     people.append({'id': 'BG0020', 'name': 'Phạm Thu Hà', 'organization': 'stnmt', 'password': 'Lab-Ha-2026!',
                    'aliases': ['longnv2']})
-    result = run_playbook('accounts.yml', {'accounts_people': people})
+    result = run_playbook('tools/accounts.yml', {'accounts_people': people})
     output = flat(result)
     assert result.returncode != 0
     assert ('accounts_people · BG0020 (Phạm Thu Hà) · aliases · alias longnv2@%s is already the address of '
@@ -63,7 +63,7 @@ def test_a_record_taking_an_issued_address_is_refused_before_any_change(host, la
                    'aliases': ['longnv2']})
     people.append({'id': 'BG0021', 'name': 'Lê Thị Hoa', 'organization': 'stnmt',
                    'password': 'Lab-Hoa21-2026!', 'address': 'hoalt'})
-    result = run_playbook('accounts.yml', {'accounts_people': people})
+    result = run_playbook('tools/accounts.yml', {'accounts_people': people})
     output = flat(result)
     assert result.returncode != 0
     assert 'TASK [accounts : Refuse a record that takes an address the database has issued]' in output, output[-3000:]
@@ -79,6 +79,6 @@ def test_a_record_taking_an_issued_address_is_refused_before_any_change(host, la
 
 def test_the_lab_inventory_still_passes_and_syncs(host):
     """After the refusals, the lab's own inventory passes both checks and syncs."""
-    result = run_playbook('accounts.yml', check=True)
+    result = run_playbook('tools/accounts.yml', check=True)
     assert 'TASK [accounts : Apply the accounts to the database in one transaction]' in result.stdout
     assert 'BG0002 longnv2@%s' % DOMAIN in dump(host)['mailboxes']

@@ -206,7 +206,7 @@ def test_history_refuses_an_inventory_reset_to_a_recent_password(host, lab):
     target = next(p for p in people if p['id'] == USER)
     target['password_reset'] = 'reset-test-%s' % uuid.uuid4().hex[:6]   # same password, new token
     with saved_mailbox(host, USER) as saved:
-        result = run_playbook('accounts.yml', {'accounts_people': people})
+        result = run_playbook('tools/accounts.yml', {'accounts_people': people})
         assert result.returncode != 0
         assert 'reuses one of the last 3 passwords (Điều 4.2)' in result.stdout, result.stdout[-3000:]
         assert target['password'] not in result.stdout + result.stderr
@@ -269,7 +269,7 @@ def inactive(host, server, lab):
             yield criteria
         finally:
             psql(host, "UPDATE recorded_since SET since = '%s' WHERE what = 'last_login'" % since)
-            run_playbook('accounts.yml', check=True)  # the lab's own inventory (no restore token)
+            run_playbook('tools/accounts.yml', check=True)  # the lab's own inventory (no restore token)
     delete_messages(server, ADMINISTRATOR, admin_secret, *criteria)
 
 
@@ -307,14 +307,14 @@ def test_inactive_account_is_suspended_receives_and_is_restored(server, host, la
     assert user in told[0].get_body(('plain',)).get_content()
 
     # The accounts sync keeps the suspension: nothing to change.
-    again = run_playbook('accounts.yml', check=True)
+    again = run_playbook('tools/accounts.yml', check=True)
     assert 'changed=0' in again.stdout.split('PLAY RECAP')[-1], again.stdout[-3000:]
     assert psql(host, "SELECT state FROM mailboxes WHERE account_id = '%s'" % INACTIVE) == 'suspended'
 
     # One inventory change (a restore token) and a run restore it.
     people = people_with_states(lab, {})
     next(p for p in people if p['id'] == INACTIVE)['restore'] = '2026-11-29'
-    restored = run_playbook('accounts.yml', {'accounts_people': people}, check=True)
+    restored = run_playbook('tools/accounts.yml', {'accounts_people': people}, check=True)
     assert 'restored: 1' in restored.stdout, restored.stdout[-3000:]
     server.imap(user, secret).logout()
     # The job does not suspend it again: inactivity counts from the restoration.

@@ -1,4 +1,4 @@
-"""Recovery after a restart (README: "Recovery after a restart"): a stream of
+"""Recovery after a restart (docs/hygiene.md: "Recovery after a restart"): a stream of
 inbound mail on port 25 from outside while each of PostgreSQL, Dovecot,
 rspamd, Redis and ClamAV is stopped and started again. The test is the
 sending MTA: a 4xx reply (or no answer) is tried again every few seconds, a

@@ -1,4 +1,4 @@
-"""The administrators' report (issue 6): playbooks/report.yml and the weekly mail.
+"""The administrators' report (issue 6): playbooks/tools/report-now.yml and the weekly mail.
 
 Each test first makes the events the report must show, from outside the host
 (failed logins over IMAP, POP3 and SMTP AUTH; messages submitted by a
@@ -121,12 +121,12 @@ def wait_for_report(report_of, probe, timeout=60):
 
 @pytest.fixture(scope='module')
 def printed(events, tmp_path_factory):
-    """The report as playbooks/report.yml prints and saves it."""
+    """The report as playbooks/tools/report-now.yml prints and saves it."""
     directory = tmp_path_factory.mktemp('report')
     runs = []
 
     def report_of():
-        result = run_playbook('report.yml', {'report_save_dir': str(directory)}, check=True)
+        result = run_playbook('tools/report-now.yml', {'report_save_dir': str(directory)}, check=True)
         runs.append(result.stdout)
         (saved,) = directory.glob('*.json')
         return json.loads(saved.read_text(encoding='utf-8'))

@@ -1,4 +1,4 @@
-"""SMTP smuggling (CVE-2023-51764; README: "SMTP smuggling"): a DATA section
+"""SMTP smuggling (CVE-2023-51764; docs/hygiene.md: "SMTP smuggling"): a DATA section
 holding <LF>.<CR><LF> and then a second transaction ("MAIL FROM:...") is
 one message, never two, on every smtpd service: port 25 from outside, the
 submission ports 587 (STARTTLS) and 465 after a login, and the loopback

@@ -1,4 +1,4 @@
-"""The TLS profile (README: "TLS profile"): Mozilla's "intermediate" on every
+"""The TLS profile (docs/reference/decisions.md: "TLS profile"): Mozilla's "intermediate" on every
 TLS port, tried from outside as clients would: TLS 1.3, or TLS 1.2 with AEAD
 suites only. A TLS 1.2 client offering only CBC suites is refused; an
 ordinary TLS 1.2 client and a TLS 1.3 client get in. No compression over
@@ -70,6 +70,6 @@ def test_webmail_pages_are_not_compressed(server, path):
 
 def test_the_public_directory_page_is_still_compressed(server):
     # Static, public and with nothing a request puts in it: BREACH has nothing
-    # to find, and the page is large (README: "TLS profile").
+    # to find, and the page is large (docs/reference/decisions.md: "TLS profile").
     status, headers, _body = server.http('/danh-ba/', headers={'Accept-Encoding': 'gzip'})
     assert status == 200 and headers.get('content-encoding') == 'gzip', (status, headers)

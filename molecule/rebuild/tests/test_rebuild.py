@@ -1,4 +1,4 @@
-"""Backup, restore and rebuild (playbooks/backup.yml, rebuild.yml): the
+"""Backup, restore and rebuild (playbooks/tools/backup-now.yml, rebuild.yml): the
 province's server is used (mail delivered, filed by Sieve and by the user,
 flagged; a password changed in the webmail's password service), backed up,
 destroyed, created again empty from the base image (../recreate.yml) and
@@ -183,7 +183,7 @@ def story(host, server, lab):
 
     # The backup.
     mark = time.monotonic()
-    backup = run_playbook('backup.yml')
+    backup = run_playbook('tools/backup-now.yml')
     assert backup.returncode == 0, backup.stdout[-4000:] + backup.stderr[-2000:]
     TIMES['backup.yml'] = time.monotonic() - mark
 
@@ -200,7 +200,7 @@ def story(host, server, lab):
     TIMES['recreate'] = time.monotonic() - mark
 
     mark = time.monotonic()
-    rebuild = run_playbook('rebuild.yml', timeout=3600)
+    rebuild = run_playbook('tools/rebuild.yml', timeout=3600)
     TIMES['rebuild.yml'] = time.monotonic() - mark
     assert rebuild.returncode == 0, rebuild.stdout[-6000:] + rebuild.stderr[-2000:]
     fresh = Server(server.container, server.ca_file)  # new host, new published ports
@@ -295,7 +295,7 @@ def test_the_mail_log_history_is_back(story, host):
 
 def test_the_new_host_backs_up_again(story):
     mark = time.monotonic()
-    result = run_playbook('backup.yml')
+    result = run_playbook('tools/backup-now.yml')
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r'archive \S+-\d{4}-\d\d-\d\dT\d{6}Z in ssh://', result.stdout), result.stdout[-2000:]
     TIMES['second backup.yml'] = time.monotonic() - mark

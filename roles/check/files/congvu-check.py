@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""congvu-mail health and compliance probe (playbooks/check.yml, role check).
+"""congvu-mail health and compliance probe (playbooks/tools/health-check.yml, role check).
 
 Run by Ansible on each host of the mail system, as root, with one argument:
 the base64 of a JSON object of settings (the host's groups, the regulation's

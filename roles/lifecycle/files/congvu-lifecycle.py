@@ -164,11 +164,11 @@ class Job:
         body = (
             'Các hộp thư sau không đăng nhập trong %(days)d ngày và đã được tạm dừng (Điều 7).\n'
             'Hộp thư tạm dừng vẫn nhận thư nhưng không đăng nhập được.\n'
-            'Để khôi phục: đổi giá trị "restore" của người đó trong inventory và chạy playbooks/accounts.yml.\n\n'
+            'Để khôi phục: đổi giá trị "restore" của người đó trong inventory và chạy playbooks/tools/accounts.yml.\n\n'
             '%(vi)s\n\n---\n\n'
             'These mailboxes had no login for %(days)d days and were suspended (Article 7).\n'
             'A suspended mailbox still receives mail but cannot log in.\n'
-            'To restore one: change the person\'s "restore" token in the inventory and run playbooks/accounts.yml.\n\n'
+            'To restore one: change the person\'s "restore" token in the inventory and run playbooks/tools/accounts.yml.\n\n'
             '%(en)s\n'
         ) % {'days': days, 'vi': '\n'.join(lines_vi), 'en': '\n'.join(lines_en)}
         return subject, body

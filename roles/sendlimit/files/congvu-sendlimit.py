@@ -16,7 +16,7 @@ an authenticated session it answers:
 
 Messages are counted per outside recipient: one message to 300 outside
 addresses leaves the system as 300 messages, as a spammer's would. A release
-(playbooks/release-sender.yml) marks the block released; only what was sent
+(playbooks/tools/release-sender.yml) marks the block released; only what was sent
 after it counts again. The service never sees a password or a message body.
 """
 
@@ -123,13 +123,13 @@ class Service:
             '(gioi han {l}).\n'
             'Dia chi dang nhap / gui tu: {c}\n'
             'So ten mien nhan: {d}; tu {s}\n'
-            'Tai khoan van nhan thu binh thuong. Mo khoa: ansible-playbook playbooks/release-sender.yml '
+            'Tai khoan van nhan thu binh thuong. Mo khoa: ansible-playbook playbooks/tools/release-sender.yml '
             '-e account={a}\n\n'
             'Account {a} is blocked from sending (Article 4.8): {n} messages to outside domains in {m} '
             'minutes (limit {l}).\n'
             'Logged in / sent from: {c}\n'
             'Recipient domains: {d}; since {s}\n'
-            'It still receives mail. Release it with: ansible-playbook playbooks/release-sender.yml '
+            'It still receives mail. Release it with: ansible-playbook playbooks/tools/release-sender.yml '
             '-e account={a}\n'.format(a=account, n=count, m=self.minutes, l=self.limit,
                                        c=', '.join(clients), d=domains, s=since.isoformat()))
         try:
