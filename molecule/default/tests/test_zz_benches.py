@@ -2,6 +2,7 @@
 scenario's converged host: a smoke test, so a bench that no longer runs fails
 `make test` instead of rotting unseen. Each must finish and print its figures;
 no time is asserted (docs/benchmarks.md has the figures, measured apart).
+What each printed, and how long it took, is kept in artifacts/benches/.
 
 Last of the module list (zz): bench/smtp switches the milter off for a moment
 and bench/logins checks that fail2ban counted nothing, so nothing else should
@@ -19,7 +20,7 @@ import time
 
 import pytest
 
-from mailtest import PROJECT
+from mailtest import ARTIFACTS, PROJECT
 
 # One line per bench: its smallest run ({host}: this scenario's container) and
 # a line of its output that holds its figures.
@@ -49,7 +50,11 @@ def test_bench_runs_and_prints_its_figures(server, name):
     env['PATH'] = '/usr/local/bin:/usr/bin:/bin'
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    print('bench/%s: %.1f s\n%s' % (name, time.monotonic() - started, result.stdout))
+    # Kept beside the other artifacts (not in git): what each bench printed, and how long it took.
+    report = '%s\n%.1f s, exit %d\n\n%s' % (' '.join(command), time.monotonic() - started, result.returncode,
+                                           result.stdout)
+    (ARTIFACTS / 'benches').mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / 'benches' / (name + '.txt')).write_text(report, encoding='utf-8')
     assert result.returncode == 0, 'bench/%s failed (rc %d):\n%s\n%s' % (
         name, result.returncode, result.stdout[-3000:], result.stderr[-3000:])
     assert re.search(figures, result.stdout), 'bench/%s printed no figures:\n%s' % (name, result.stdout[-3000:])
