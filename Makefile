@@ -74,8 +74,9 @@ converge: bootstrap
 verify: bootstrap
 	molecule verify -s $(S)
 
-# Not part of `make test`: the accounts sync at N = 1,000 ... 50,000 against a
-# per-account loop, on its own container (bench/accounts --help; ARGS=--quick).
+# The accounts sync at N = 1,000 ... 50,000 against a per-account loop, on its
+# own container (bench/accounts --help; ARGS=--quick). `make test` runs only a
+# smoke run of each bench (docs/benchmarks.md).
 .PHONY: bench-accounts
 bench-accounts: bootstrap
 	$(BIN)/python bench/accounts $(ARGS)
