@@ -1,6 +1,6 @@
-"""Shared set-up for the filter plugin unit tests."""
+"""Shared set-up of the unit tests of the congvu_mail package (installed
+editable in .venv by scripts/bootstrap.sh) and of the filter plugins."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,9 +9,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 FILTER_PLUGINS = ROOT / 'filter_plugins'
 REGULATION_DEFAULTS = ROOT / 'roles' / 'regulation' / 'defaults' / 'main.yml'
-
-# The filter plugins are plain modules: import them as Ansible's own tests do.
-sys.path.insert(0, str(FILTER_PLUGINS))
 
 
 @pytest.fixture(scope='session')
