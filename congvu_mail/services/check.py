@@ -1,5 +1,4 @@
-#!/usr/bin/python3
-"""congvu-mail health and compliance probe (playbooks/check.yml, role check).
+"""congvu-check: the health and compliance probe (playbooks/check.yml, role check).
 
 Run by Ansible on each host of the mail system, as root, with one argument:
 the base64 of a JSON object of settings (the host's groups, the regulation's
@@ -27,6 +26,8 @@ import ssl
 import subprocess
 import sys
 import time
+
+from .. import password as rules
 
 TIMEOUT = 10
 SECURE = 'Điều 3, Điều 11 (secure)'
@@ -366,15 +367,14 @@ def check_lifecycle_job(settings):
 @guarded('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords')
 def check_password_policy(settings):
     """Điều 4.1, 4.2: the webmail's password service has the regulation's policy,
-    and the rule code it runs (installed beside it) refuses weak passwords. Only
-    the policy is read from its configuration (it also holds a password); the
-    samples are tried against the code, not the service, so nothing changes."""
+    and the rule code it runs (congvu_mail.password, from the same package as
+    this probe) refuses weak passwords. Only the policy is read from its
+    configuration (it also holds a password); the samples are tried against the
+    code, not the service, so nothing changes."""
     with open(settings['mailpassword_config'], encoding='utf-8') as handle:
         config = json.load(handle)
-    policy, max_age = config.get('policy'), config.get('max_age_days')
-    same = policy == settings['password_policy'] and max_age == settings['password_max_age_days']
-    sys.path.insert(0, settings['mailpassword_lib_dir'])
-    import mail_password  # noqa: E402 - the copy the service runs
+    policy = config.get('policy')
+    same = policy == settings['password_policy']
 
     longest = max(policy['min_length'].values())
     strong = ('Qz7#mkRp2!vL' * (longest // 12 + 1))[:longest + 2]
@@ -389,20 +389,41 @@ def check_password_policy(settings):
     if policy.get('reject_login_name'):
         samples['contains the login name'] = ('Checklogin7#', 'user')
     accepted = [what for what, (text, role) in samples.items()
-                if not mail_password.mail_password_errors(text, role=role, login='checklogin', policy=policy)]
-    strong_errors = mail_password.mail_password_errors(strong, role='admin' if 'admin' in policy['min_length'] else
-                                                       'user', login='checklogin', policy=policy)
+                if not rules.mail_password_errors(text, role=role, login='checklogin', policy=policy)]
+    strong_errors = rules.mail_password_errors(strong, role='admin' if 'admin' in policy['min_length'] else
+                                               'user', login='checklogin', policy=policy)
     ok = same and not accepted and not strong_errors
     add('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords',
         'PASS' if ok else 'FAIL',
-        '%s: policy %s the regulation (min length %s, classes %s, history %s, max age %s days); its rule code '
+        '%s: policy %s the regulation (min length %s, classes %s, history %s); its rule code '
         'refuses %s%s; accepts a %d-character mixed one: %s' % (
             settings['mailpassword_config'], '=' if same else 'DIFFERS FROM',
             ', '.join('%s %s' % item for item in sorted(policy['min_length'].items())),
             '+'.join(policy['required_classes']), policy.get('history'),
-            '/'.join('%s %s' % item for item in sorted((max_age or {}).items())),
             ', '.join(samples), '; but ACCEPTS %s' % ', '.join(accepted) if accepted else '',
             len(strong), 'yes' if not strong_errors else 'NO: %s' % '; '.join(strong_errors)))
+
+
+@guarded('password-expiry', 'Điều 4.2', 'Passwords expire at the regulation\'s age')
+def check_password_expiry(settings):
+    """Điều 4.2: the mailbox database's congvu_password_expires(), which Dovecot's
+    login, the webmail, the daily job and the report all ask, gives each role the
+    regulation's maximum age."""
+    want = {role: int(days) for role, days in settings['password_max_age_days'].items()}
+    query = ' UNION ALL '.join(
+        "SELECT '%s', (congvu_password_expires('%s', '2026-01-01T12:00:00Z') AT TIME ZONE 'UTC')::date "
+        "- DATE '2026-01-01'" % (role, role) for role in sorted(want))
+    code, out = psql(query, settings['database'])
+    if code != 0:
+        add('password-expiry', 'Điều 4.2', 'Passwords expire at the regulation\'s age', 'FAIL',
+            'psql: %s' % out[:300])
+        return
+    got = {role: int(days) if days else None for role, days in (line.split('\t') for line in out.splitlines())}
+    add('password-expiry', 'Điều 4.2', 'Passwords expire at the regulation\'s age',
+        'PASS' if got == want else 'FAIL',
+        'congvu_password_expires(role, t) - t in the mailbox database: %s days (regulation_password_max_age_days '
+        '%s)' % (', '.join('%s %s' % item for item in sorted(got.items())),
+                 ', '.join('%s %s' % item for item in sorted(want.items()))))
 
 
 @guarded('spam-filter', 'Điều 4.4, Điều 11 (spam)', 'Spam filter answers and rejects GTUBE')
@@ -581,8 +602,9 @@ def check_backup(settings):
             status.get('ok')))
 
 
-def main():
-    settings = json.loads(base64.b64decode(sys.argv[1]))
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    settings = json.loads(base64.b64decode(argv[1]))
     check_services(settings)
     check_disks(settings)
     if in_groups(settings, *settings['mail_groups']):
@@ -602,6 +624,7 @@ def main():
         check_brute_force(settings)
     if in_groups(settings, 'db'):
         check_password_hashes(settings)
+        check_password_expiry(settings)
         check_lifecycle_job(settings)
     if in_groups(settings, 'directory'):
         check_directory(settings)
@@ -611,7 +634,3 @@ def main():
     if in_groups(settings, *settings['backup_data_groups']):
         check_backup(settings)
     print(json.dumps({'host': settings['host'], 'checks': CHECKS}, ensure_ascii=False))
-
-
-if __name__ == '__main__':
-    main()
