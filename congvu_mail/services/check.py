@@ -130,22 +130,17 @@ def handshake(kind, port, context, name):
             smtp._host = name  # SNI and the name checked: the server's name, not 127.0.0.1
             smtp.starttls(context=context)
             return smtp.sock.getpeercert(binary_form=True)
-    if kind == 'imap':
-        imap = IMAP(ADDRESS, port, timeout=TIMEOUT)
-        imap.host = name
+    if kind in ('imap', 'pop3'):
+        client = (IMAP if kind == 'imap' else POP3)(ADDRESS, port, timeout=TIMEOUT)
+        client.host = name
         try:
-            imap.starttls(ssl_context=context)
-            return imap.sock.getpeercert(binary_form=True)
+            if kind == 'imap':
+                client.starttls(ssl_context=context)
+            else:
+                client.stls(context=context)
+            return client.sock.getpeercert(binary_form=True)
         finally:
-            imap.logout()
-    if kind == 'pop3':
-        pop = POP3(ADDRESS, port, timeout=TIMEOUT)
-        pop.host = name
-        try:
-            pop.stls(context=context)
-            return pop.sock.getpeercert(binary_form=True)
-        finally:
-            pop.quit()
+            client.logout() if kind == 'imap' else client.quit()
     if kind == 'ldaps':
         return handshake('tls', port, context, name)
     raise ValueError('unknown kind %s' % kind)
@@ -193,49 +188,48 @@ def check_certificates(settings):
         add(check_id, 'Điều 11 (secure)', title, status, evidence)
 
 
-@guarded('tls-imap', SECURE, 'IMAP: no login before STARTTLS')
-def check_imap_starttls(settings):
-    port = settings['ports'].get('imap', 0)
+def around_starttls(kind, settings):
+    """(port, capabilities before STARTTLS, after) of the host's IMAP or POP3
+    server; nothing when the host serves none."""
+    port = settings['ports'].get(kind, 0)
     if not port:
         return
-    imap = IMAP(ADDRESS, port, timeout=TIMEOUT)
-    imap.host = settings['mail_hostname']
+    client = (IMAP if kind == 'imap' else POP3)(ADDRESS, port, timeout=TIMEOUT)
+    client.host = settings['mail_hostname']
+    _, context = contexts(settings)
     try:
-        before = sorted(imap.capabilities)
-        _, context = contexts(settings)
-        imap.starttls(ssl_context=context)
-        after = sorted(imap.capabilities)
+        if kind == 'imap':
+            before = sorted(client.capabilities)
+            client.starttls(ssl_context=context)
+            after = sorted(client.capabilities)
+        else:
+            before = client.capa()
+            client.stls(context=context)
+            after = client.capa()
     finally:
-        imap.logout()
-    ok = 'LOGINDISABLED' in before and 'STARTTLS' in before and 'LOGINDISABLED' not in after
-    add('tls-imap', SECURE, 'IMAP: no login before STARTTLS (port %d)' % port,
-        'PASS' if ok else 'FAIL',
-        '%s:%d: CAPABILITY before STARTTLS: %s; after: %s' % (WHERE, port, ' '.join(before), ' '.join(after)))
+        client.logout() if kind == 'imap' else client.quit()
+    yield port, before, after
+
+
+@guarded('tls-imap', SECURE, 'IMAP: no login before STARTTLS')
+def check_imap_starttls(settings):
+    for port, before, after in around_starttls('imap', settings):
+        ok = 'LOGINDISABLED' in before and 'STARTTLS' in before and 'LOGINDISABLED' not in after
+        add('tls-imap', SECURE, 'IMAP: no login before STARTTLS (port %d)' % port, 'PASS' if ok else 'FAIL',
+            '%s:%d: CAPABILITY before STARTTLS: %s; after: %s' % (WHERE, port, ' '.join(before), ' '.join(after)))
 
 
 @guarded('tls-pop3', SECURE, 'POP3: no login before STLS')
 def check_pop3_starttls(settings):
-    port = settings['ports'].get('pop3', 0)
-    if not port:
-        return
-    pop = POP3(ADDRESS, port, timeout=TIMEOUT)
-    try:
-        before = pop.capa()
-        pop.host = settings['mail_hostname']
-        _, context = contexts(settings)
-        pop.stls(context=context)
-        after = pop.capa()
-    finally:
-        pop.quit()
-
     def shown(capa):
         return ' '.join(sorted('%s(%s)' % (k, ' '.join(v)) if v else k for k, v in capa.items()))
 
-    # Dovecot lists SASL with no mechanism before STLS: no login is offered.
-    ok = ('STLS' in before and 'USER' not in before and not before.get('SASL')
-          and ('USER' in after or bool(after.get('SASL'))))
-    add('tls-pop3', SECURE, 'POP3: no login before STLS (port %d)' % port, 'PASS' if ok else 'FAIL',
-        '%s:%d: CAPA before STLS: %s; after: %s' % (WHERE, port, shown(before), shown(after)))
+    for port, before, after in around_starttls('pop3', settings):
+        # Dovecot lists SASL with no mechanism before STLS: no login is offered.
+        ok = ('STLS' in before and 'USER' not in before and not before.get('SASL')
+              and ('USER' in after or bool(after.get('SASL'))))
+        add('tls-pop3', SECURE, 'POP3: no login before STLS (port %d)' % port, 'PASS' if ok else 'FAIL',
+            '%s:%d: CAPA before STLS: %s; after: %s' % (WHERE, port, shown(before), shown(after)))
 
 
 @guarded('tls-submission', SECURE, 'Submission: AUTH only after STARTTLS')
