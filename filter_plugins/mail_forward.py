@@ -1,17 +1,7 @@
-# The forwarding allow-list ("no automatic forwarding to non-government
-# mailboxes"): which domains automatic forwarding may reach. One rule, used
-# twice: the inventory's lists are checked with mail_forward_allowed, and
-# Postfix's table for Sieve redirects is rendered from mail_forward_regexps.
+# Ansible filter plugin: the filters of congvu_mail.forward (the code and its
+# tests are in congvu_mail and tests/unit; this file names and documents the filters).
 
 from __future__ import annotations
-
-import re
-
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # imported outside Ansible (unit tests)
-    class AnsibleFilterError(ValueError):
-        """Stand-in for Ansible's error when Ansible is not installed."""
 
 DOCUMENTATION = r"""
   name: mail_forward
@@ -52,39 +42,15 @@ RETURN = r"""
     type: raw
 """
 
-_LABEL = re.compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?$')
-
-
-def _domain(pattern):
-    text = str(pattern).strip().lower().rstrip('.')
-    wildcard = text.startswith('*.')
-    domain = text[2:] if wildcard else text
-    if not domain or not all(_LABEL.match(label) for label in domain.split('.')):
-        raise AnsibleFilterError('mail_forward: %r is not a domain or *.domain' % pattern)
-    return wildcard, domain
-
-
-def mail_forward_regexps(patterns):
-    """One POSIX ERE per pattern, matching a whole address of an allowed domain."""
-    result = []
-    for pattern in patterns:
-        wildcard, domain = _domain(pattern)
-        escaped = domain.replace('.', r'\.')
-        result.append('^[^@]*@%s%s$' % ('([^@.]+\\.)+' if wildcard else '', escaped))
-    return sorted(set(result))
-
-
-def mail_forward_allowed(address, patterns):
-    """True when automatic forwarding may reach address."""
-    text = str(address).strip().lower()
-    return any(re.match(rx, text) for rx in mail_forward_regexps(patterns))
+from congvu_mail import forward
+from congvu_mail.filters import filter_map
 
 
 class FilterModule:
     """The forwarding allow-list."""
 
     def filters(self):
-        return {
-            'mail_forward_regexps': mail_forward_regexps,
-            'mail_forward_allowed': mail_forward_allowed,
-        }
+        return filter_map({
+            'mail_forward_regexps': forward.mail_forward_regexps,
+            'mail_forward_allowed': forward.mail_forward_allowed,
+        })

@@ -1,17 +1,7 @@
-# The inventory as a whole, checked on the controller before any host is
-# touched (playbooks/preflight.yml): values still holding the production
-# example's placeholders. The accounts' own rules are in mail_accounts.py.
+# Ansible filter plugin: the filters of congvu_mail.inventory (the code and its
+# tests are in congvu_mail and tests/unit; this file names and documents the filters).
 
 from __future__ import annotations
-
-import ipaddress
-from collections.abc import Mapping
-
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # imported outside Ansible (unit tests)
-    class AnsibleFilterError(ValueError):
-        """Stand-in for Ansible's error when Ansible is not installed."""
 
 DOCUMENTATION = r"""
   name: mail_placeholder_errors
@@ -55,64 +45,14 @@ RETURN = r"""
     elements: str
 """
 
-SEP = ' · '
-DOCUMENTATION_NETWORKS = tuple(ipaddress.ip_network(n) for n in
-                               ('192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'))
-
-
-def _leaves(value, path=()):
-    """(path, text) of every text in a value, at any depth."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _leaves(item, path + (str(key),))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _leaves(item, path + ('#%d' % (index + 1),))
-
-
-def _record(value, path):
-    """The record a path points into, by its id or name where it has one."""
-    parts, node = [], value
-    for step in path[:-1]:
-        if step.startswith('#') and isinstance(node, (list, tuple)):
-            node = node[int(step[1:]) - 1]
-            label = node.get('id') or node.get('name') if isinstance(node, Mapping) else None
-            parts.append(str(label) if isinstance(label, str) and label else step)
-        else:
-            node = node.get(step) if isinstance(node, Mapping) else None
-            parts.append(step)
-    return ' › '.join(parts) or '-'
-
-
-def mail_placeholder_errors(values, example, hosts=None):
-    """Every value that still holds a placeholder of the production example."""
-    if not isinstance(values, Mapping) or not isinstance(example, Mapping):
-        raise AnsibleFilterError('mail_placeholder_errors: expected a dict of variables and the example as a dict')
-    placeholders = {text.strip() for _path, text in _leaves(dict(example)) if text.strip()}
-    problems = []
-    for name in sorted(values, key=str):
-        value = values[name]
-        for path, text in _leaves(value):
-            if text.strip() in placeholders:
-                problems.append(SEP.join((str(name), _record(value, path), path[-1] if path else '-',
-                                          "is the production example's placeholder",
-                                          'replace this value (in the vault)')))
-    for host, address in sorted((hosts or {}).items(), key=lambda item: str(item[0])):
-        try:
-            ip = ipaddress.ip_address(str(address).strip())
-        except ValueError:
-            continue
-        if any(ip in network for network in DOCUMENTATION_NETWORKS):
-            problems.append(SEP.join(('hosts.yml', str(host), 'ansible_host',
-                                      'is an address of a documentation range, as in the example',
-                                      "replace this value with the server's address")))
-    return problems
+from congvu_mail import inventory
+from congvu_mail.filters import filter_map
 
 
 class FilterModule:
     """The inventory as a whole."""
 
     def filters(self):
-        return {'mail_placeholder_errors': mail_placeholder_errors}
+        return filter_map({
+            'mail_placeholder_errors': inventory.mail_placeholder_errors,
+        })

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'filter_plugins'))
 
 from mailtest import PROJECT, Server  # noqa: E402
 

@@ -31,30 +31,37 @@ apt_install() {
 }
 
 # --- Python venv ------------------------------------------------------------
-# The pinned packages (requirements.txt), again only when it changed.
+# The pinned packages (requirements.txt), then the project's own package,
+# congvu_mail (pyproject.toml), editable: the filter plugins import it, and
+# an edit of its code needs no reinstall. Again only when either file changed.
 install_venv() {
   stamp="$VENV/.requirements.sha256"
-  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
   if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "Creating the Python venv in $VENV"
     /usr/bin/python3 -m venv "$VENV"
     # pip's notes about index locations it cannot use are machine noise.
     "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
       | { grep -v "^WARNING: Location " || true; }
+    # Its build backend (flit_core) is pinned above: no download here.
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-deps -e . 2>&1 \
+      | { grep -v "^WARNING: Location " || true; }
     echo "$want" > "$stamp"
   fi
 }
 
 if [ "$MODE" = venv ]; then
-  apt_install python3-venv
+  # postgresql-15: the services' database tests start a throw-away server.
+  apt_install python3-venv postgresql-15
   install_venv
   exit 0
 fi
 
 # --- Debian packages --------------------------------------------------------
 # python3-venv: the controller's venv; docker.io: the test hosts; mmdebstrap:
-# the base image; ldap-utils: the directory tests' ldapsearch.
-apt_install python3-venv docker.io mmdebstrap ca-certificates iptables ldap-utils
+# the base image; ldap-utils: the directory tests' ldapsearch; postgresql-15:
+# the services' database tests (a throw-away server of their own).
+apt_install python3-venv docker.io mmdebstrap ca-certificates iptables ldap-utils postgresql-15
 # chromium: the webmail tests' browser (driven by Playwright, headless);
 # libnss3-tools: certutil, to make it trust the lab CA.
 apt_install chromium libnss3-tools

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import mail_address
-import mail_password
-from mail_accounts import mail_accounts_errors, mail_accounts_render
-from mail_inventory import mail_placeholder_errors
+from congvu_mail import address as mail_address
+from congvu_mail import password as mail_password
+from congvu_mail.accounts import mail_accounts_errors, mail_accounts_render
+from congvu_mail.inventory import mail_placeholder_errors
 
 from conftest import ROOT
 
@@ -376,13 +376,6 @@ def test_a_wrongly_typed_field_names_its_record_and_field(model, policy):
 def test_dates_are_tokens(model, policy):
     person(model, 'BG0004')['password_reset'] = datetime.date(2026, 11, 29)
     assert check(model, policy) == []
-
-
-@pytest.mark.parametrize('module', ['mail_accounts', 'mail_inventory'])
-def test_documentation_is_yaml(module):
-    plugin = __import__(module)
-    for text in (plugin.DOCUMENTATION, plugin.EXAMPLES, plugin.RETURN):
-        assert isinstance(yaml.safe_load(text), (dict, list))
 
 
 # --- A new record never takes nor renumbers an address ----------------------------------

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import mail_password
+from congvu_mail import password as mail_password
+from congvu_mail.accounts import (mail_accounts_errors, mail_accounts_render, mail_accounts_render_json,
+                                  mail_accounts_resets, mail_accounts_reused)
+from congvu_mail.errors import RuleError
 from conftest import FILTER_PLUGINS
-from mail_accounts import (AnsibleFilterError, mail_accounts_errors, mail_accounts_render, mail_accounts_render_json,
-                           mail_accounts_resets, mail_accounts_reused)
 
 DOMAIN = 'bacgiang.gov.vn'
 MERGED = 'bacninh.gov.vn'
@@ -124,7 +125,7 @@ def test_terminated_person_needs_no_password(model, policy):
 
 
 def test_not_a_dict_is_refused():
-    with pytest.raises(AnsibleFilterError, match='mail_accounts_errors'):
+    with pytest.raises(RuleError, match='mail_accounts_errors'):
         mail_accounts_errors(['not', 'a', 'model'])
 
 

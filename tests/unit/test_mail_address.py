@@ -7,9 +7,8 @@ import pytest
 import yaml
 from hypothesis import given, strategies as st
 
-import mail_address
-from mail_address import (
-    AnsibleFilterError,
+from congvu_mail import address as mail_address
+from congvu_mail.address import (
     DUPLICATE_STRATEGIES,
     mail_address_errors,
     mail_assign_addresses,
@@ -18,6 +17,7 @@ from mail_address import (
     mail_place_localpart,
     vn_ascii,
 )
+from congvu_mail.errors import RuleError
 
 DOMAIN = 'bacgiang.gov.vn'
 LOCALPART = re.compile(r'^[a-z0-9.]+$')
@@ -74,7 +74,7 @@ def test_vn_ascii(text, expected):
 
 
 def test_vn_ascii_rejects_non_text():
-    with pytest.raises(AnsibleFilterError, match='vn_ascii'):
+    with pytest.raises(RuleError, match='vn_ascii'):
         vn_ascii(42)
 
 
@@ -122,12 +122,12 @@ def test_org_explicit_abbreviation(abbreviation, expected):
 
 @pytest.mark.parametrize('name', ['', '   ', 'và', ' - , & ()', '学校'])
 def test_org_unusable_names_raise(name):
-    with pytest.raises(AnsibleFilterError, match='mail_org_localpart'):
+    with pytest.raises(RuleError, match='mail_org_localpart'):
         mail_org_localpart(name)
 
 
 def test_org_unusable_abbreviation_raises():
-    with pytest.raises(AnsibleFilterError, match='mail_org_localpart'):
+    with pytest.raises(RuleError, match='mail_org_localpart'):
         mail_org_localpart('Văn phòng', abbreviation='--')
 
 
@@ -135,7 +135,7 @@ def test_org_unusable_abbreviation_raises():
 def test_org_localpart_is_lower_ascii_or_an_error(name):
     try:
         result = mail_org_localpart(name)
-    except AnsibleFilterError as exc:
+    except RuleError as exc:
         assert 'mail_org_localpart' in str(exc)
         return
     assert re.match(r'^[a-z0-9]+$', result)
@@ -146,7 +146,7 @@ def test_org_localpart_is_lower_ascii_or_an_error(name):
 # --- Communes and wards ------------------------------------------------------------
 
 def test_place_rejects_empty():
-    with pytest.raises(AnsibleFilterError, match='mail_place_localpart'):
+    with pytest.raises(RuleError, match='mail_place_localpart'):
         mail_place_localpart(' - ')
 
 
@@ -165,7 +165,7 @@ def test_person_rules(name, expected):
 
 @pytest.mark.parametrize('name', ['', '   ', '.,-', None, '李小龍'])
 def test_person_unusable_names_raise(name):
-    with pytest.raises(AnsibleFilterError, match='mail_person_localpart'):
+    with pytest.raises(RuleError, match='mail_person_localpart'):
         mail_person_localpart(name)
 
 
@@ -302,14 +302,14 @@ def test_assign_never_generates_reserved():
     ([person(1, address='long nv')], None, None, ['1', 'characters']),
 ])
 def test_assign_conflicts_raise(people, issued, reserved, fragments):
-    with pytest.raises(AnsibleFilterError, match='mail_assign_addresses') as caught:
+    with pytest.raises(RuleError, match='mail_assign_addresses') as caught:
         mail_assign_addresses(people, DOMAIN, issued=issued, reserved=reserved)
     for fragment in fragments:
         assert fragment in str(caught.value)
 
 
 def test_assign_unknown_strategy_lists_valid_ones():
-    with pytest.raises(AnsibleFilterError) as caught:
+    with pytest.raises(RuleError) as caught:
         mail_assign_addresses([person(1)], DOMAIN, duplicates='random')
     for strategy in DUPLICATE_STRATEGIES:
         assert strategy in str(caught.value)
@@ -322,12 +322,12 @@ def test_assign_unknown_strategy_lists_valid_ones():
     [person(1, name='')],
 ])
 def test_assign_bad_people_raise(people):
-    with pytest.raises(AnsibleFilterError):
+    with pytest.raises(RuleError):
         mail_assign_addresses(people, DOMAIN)
 
 
 def test_assign_bad_domain_raises():
-    with pytest.raises(AnsibleFilterError, match='domain'):
+    with pytest.raises(RuleError, match='domain'):
         mail_assign_addresses([person(1)], 'not a domain')
 
 
@@ -441,16 +441,3 @@ def test_assign_each_strategy_takes_the_first_free_candidate_in_id_order(people,
         taken.add(free[0])
 
 
-# --- Documentation ----------------------------------------------------------------------
-
-def test_documentation_is_yaml():
-    for text in (mail_address.DOCUMENTATION, mail_address.EXAMPLES, mail_address.RETURN):
-        assert isinstance(yaml.safe_load(text), dict)
-
-
-def test_filter_module_maps_names():
-    filters = mail_address.FilterModule().filters()
-    assert filters['mail_person_localpart'] is mail_person_localpart
-    assert set(filters) == {'vn_ascii', 'mail_org_localpart', 'mail_place_localpart',
-                            'mail_person_localpart', 'mail_assign_addresses', 'mail_address_errors',
-                            'mail_name_errors'}

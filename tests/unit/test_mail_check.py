@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from mail_check import AnsibleFilterError, mail_check_report
+from congvu_mail.check import mail_check_report
+from congvu_mail.errors import RuleError
 
 GROUPS = {'all': ['mail1', 'store1', 'bk1'], 'db': ['mail1'], 'mailstore': ['store1'], 'backup': ['bk1']}
 DATA = ['db', 'mailstore']
@@ -62,5 +63,5 @@ def test_unknown_status_counts_as_failed():
 
 
 def test_bad_input_names_the_filter():
-    with pytest.raises(AnsibleFilterError, match='mail_check_report'):
+    with pytest.raises(RuleError, match='mail_check_report'):
         report(['mail1'])

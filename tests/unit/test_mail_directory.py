@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-import mail_directory as directory
+from congvu_mail import directory
+from congvu_mail.errors import RuleError
 
 DOMAIN = 'bacgiang.gov.vn'
 
@@ -78,7 +79,7 @@ def test_ldap_state_binds_through_saslauthd_and_folds_names():
 
 
 def test_ldap_suffix_must_be_a_dn():
-    with pytest.raises(directory.AnsibleFilterError):
+    with pytest.raises(RuleError):
         directory.mail_directory_ldap([], 'bacgiang.gov.vn')
 
 

@@ -6,8 +6,9 @@ import re
 import pytest
 from hypothesis import given, strategies as st
 
-from mail_accounts import mail_accounts_errors
-from mail_forward import AnsibleFilterError, mail_forward_allowed, mail_forward_regexps
+from congvu_mail.accounts import mail_accounts_errors
+from congvu_mail.forward import mail_forward_allowed, mail_forward_regexps
+from congvu_mail.errors import RuleError
 
 
 @pytest.fixture(scope='module')
@@ -35,7 +36,7 @@ def test_regexps_are_what_postfix_reads():
 
 @pytest.mark.parametrize('pattern', ['*', '*.', 'gov..vn', 'exa mple.com', '*.*.gov.vn', '-a.vn'])
 def test_bad_patterns_are_named(pattern):
-    with pytest.raises(AnsibleFilterError, match='not a domain'):
+    with pytest.raises(RuleError, match='not a domain'):
         mail_forward_regexps([pattern])
 
 

@@ -1,21 +1,17 @@
-"""The administrators' report's log reading (roles/report/files/congvu-report.py),
+"""The administrators' report's log reading (congvu_mail.services.report),
 with lines as Postfix 3.7, Dovecot 2.3 and Roundcube 1.6 write them on Debian 12
-(copied from a converged test host). The database sections and the mail are
-tried in Molecule (molecule/default/tests/test_report.py)."""
+(copied from a converged test host). Its database sections are tried in
+test_services_db.py, and the mail in Molecule (molecule/default/tests/test_report.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import gzip
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / 'roles' / 'report' / 'files' / 'congvu-report.py'
-spec = importlib.util.spec_from_file_location('congvu_report', SCRIPT)
-report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(report)
+from congvu_mail.services import report
 
 NOW = dt.datetime(2026, 11, 29, 15, 0, tzinfo=dt.timezone.utc)
 EXE = ('Tep thuc thi bi cam gui va nhan (Dieu 4.6 Quy che thu dien tu cong vu) / '

@@ -73,7 +73,7 @@ def test_new_namesake_gets_a_fresh_address_and_logs_in(lifecycle, server):
 
 
 def test_sync_never_overwrites_a_password_the_user_chose(lifecycle, server, lab, host):
-    import mail_password  # filter_plugins/ (molecule/conftest.py puts it on sys.path)
+    from congvu_mail import password as mail_password  # the rules, installed in the venv
     chosen = 'Chosen-By-Tuyet-2026!'
     initial = psql(host, "SELECT password FROM mailboxes WHERE account_id = 'BG0003'")
     update = "UPDATE mailboxes SET password = '%s' WHERE account_id = 'BG0003'"

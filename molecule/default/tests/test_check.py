@@ -32,7 +32,8 @@ FAULT_UNIT = 'saslauthd.service'
 # The rules of the regulation this package implements, each checked on the
 # live host, that must pass on a converged lab host.
 MUST_PASS = [
-    'password-policy', 'tls-imap', 'tls-pop3', 'tls-submission', 'spam-filter', 'virus-scanner', 'brute-force',
+    'password-policy', 'password-expiry', 'tls-imap', 'tls-pop3', 'tls-submission', 'spam-filter', 'virus-scanner',
+    'brute-force',
     'send-limit',
     'forwarding', 'mail-log-retention', 'password-hashes', 'directory-ldap', 'directory-page', 'mail-queue',
     'cert-smtp', 'cert-submission', 'cert-submissions', 'cert-imap', 'cert-imaps', 'cert-pop3', 'cert-pop3s',

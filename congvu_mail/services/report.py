@@ -1,5 +1,3 @@
-#!/usr/bin/python3
-# Managed by congvu-mail (Ansible): local changes are overwritten.
 """congvu-report: what the administrators should know about the mail system.
 
     congvu-report [--config /etc/congvu-mail/report.json] [--json] [--mail]
@@ -31,15 +29,9 @@ import glob
 import gzip
 import json
 import re
-import subprocess
 import sys
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
-try:
-    import psycopg2
-except ImportError:  # the unit tests read the logs only
-    psycopg2 = None
+from .. import config as configuration, db, mail
 
 # Traditional syslog ("Nov 29 14:00:01") or RFC 3339 (Debian 12's rsyslog default).
 RFC3339 = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?\s')
@@ -56,11 +48,6 @@ SMTP_FAILED = re.compile(r'postfix/\S+\[\d+\]: warning: [^\[]*\[([0-9A-Fa-f.:]+)
 # Roundcube (log_driver syslog, facility mail): the browser's address.
 WEBMAIL_FAILED = re.compile(r'IMAP Error: Login failed for (\S+?)(?: against \S+)? from ([0-9A-Fa-f.:]+)')
 LOOPBACK = ('127.', '::1')
-
-
-def load_config(path):
-    with open(path, encoding='utf-8') as handle:
-        return json.load(handle)
 
 
 def log_files(patterns):
@@ -177,16 +164,16 @@ def from_logs(config, since, now):
 
 
 def from_database(config, now):
-    ages = config['max_age_days']
-    with psycopg2.connect(dbname=config['database'], connect_timeout=10) as conn, conn.cursor() as cur:
+    with db.connect(config['database'], timeout=10) as conn, conn.cursor() as cur:
+        # When a password expires: the database's congvu_password_expires(), the
+        # one implementation of the regulation's maximum age (Điều 4.2).
         cur.execute(
-            "SELECT address, role, password_set_at + make_interval(days => CASE role WHEN 'admin' THEN %s ELSE %s END)"
-            "  FROM mailboxes"
-            " WHERE state = 'active' AND password_set_at IS NOT NULL"
-            "   AND password_set_at + make_interval(days => CASE role WHEN 'admin' THEN %s ELSE %s END)"
-            "       < %s::timestamptz + make_interval(days => %s)"
+            "SELECT address, role, expires FROM ("
+            "  SELECT address, role, congvu_password_expires(role, password_set_at) AS expires FROM mailboxes"
+            "   WHERE state = 'active' AND password_set_at IS NOT NULL) m"
+            " WHERE expires < %s::timestamptz + make_interval(days => %s)"
             " ORDER BY 3, 1",
-            (ages['admin'], ages['user'], ages['admin'], ages['user'], now, config['expiring_days']))
+            (now, config['expiring_days']))
         expiring = [{'address': a, 'role': r, 'expires': e.date().isoformat(), 'expired': e <= now}
                     for a, r, e in cur.fetchall()]
         cur.execute("SELECT address, state_changed_at, suspended_inactive_at IS NOT NULL"
@@ -246,23 +233,16 @@ def as_text(report):
 
 
 def send(config, text, now):
-    message = EmailMessage()
-    message['From'] = config['sender']
-    message['To'] = ', '.join(config['recipients'])
-    message['Subject'] = 'Báo cáo tuần thư công vụ / Weekly mail report %s %s' % (config['host'], now.date().isoformat())
-    message['Date'] = formatdate(localtime=True)
-    message['Message-ID'] = make_msgid(domain=config['host'])
-    message['Auto-Submitted'] = 'auto-generated'
-    message.set_content(text)
-    subprocess.run(['/usr/sbin/sendmail', '-i', '-f', config['sender'], '--', *config['recipients']],
-                   input=message.as_bytes(), check=True)
+    subject = 'Báo cáo tuần thư công vụ / Weekly mail report %s %s' % (config['host'], now.date().isoformat())
+    msg = mail.message(config['sender'], config['recipients'], subject, text, domain=config['host'])
+    mail.send_sendmail(msg, config['recipients'], config['sender'])
 
 
 def recipients(config):
     """The inventory's list, or every active administrator account."""
     if config['recipients']:
         return config['recipients']
-    with psycopg2.connect(dbname=config['database'], connect_timeout=10) as conn, conn.cursor() as cur:
+    with db.connect(config['database'], timeout=10) as conn, conn.cursor() as cur:
         cur.execute("SELECT address FROM mailboxes WHERE role = 'admin' AND state = 'active' ORDER BY 1")
         return [row[0] for row in cur.fetchall()]
 
@@ -273,7 +253,7 @@ def main(argv=None):
     parser.add_argument('--json', action='store_true', help='print the report as JSON')
     parser.add_argument('--mail', action='store_true', help='send it to the administrators')
     args = parser.parse_args(argv)
-    config = load_config(args.config)
+    config = configuration.load(args.config)
     now = dt.datetime.now(dt.timezone.utc)
     report = build(config, now)
     if args.mail:
@@ -286,7 +266,3 @@ def main(argv=None):
         print(json.dumps({'report': report, 'text': as_text(report)}, ensure_ascii=False, indent=1))
     else:
         print(as_text(report))
-
-
-if __name__ == '__main__':
-    main()

@@ -1,5 +1,3 @@
-#!/usr/bin/python3
-# Managed by congvu-mail (Ansible): local changes are overwritten.
 """congvu-mailpassword: password changes from the webmail.
 
 Roundcube's password plugin (driver "congvu") and the must-change plugin
@@ -8,13 +6,14 @@ the web server's group may connect) and send one JSON line:
 
   {"action": "status", "user": "longnv@bacgiang.gov.vn"}
       -> {"ok": true, "must_change": false, "expired": false}
-      (must_change is true when the account is marked, or its password is older
-      than the regulation's maximum age for its role: both must change it)
+      (must_change is true when the account is marked, or its password has
+      expired: congvu_password_expires() of the mailbox database, the one
+      implementation of the regulation's maximum age; both must change it)
   {"action": "change", "user": ..., "current": ..., "new": ...}
       -> {"ok": true} or {"ok": false, "errors": ["has no digit (Điều 4.1)", ...]}
 
-The rules are not here: they are filter_plugins/mail_password.py, the module
-the inventory is checked with, installed beside this file. A change checks
+The rules are not here: they are congvu_mail.password, the code the
+inventory is checked with on the controller. A change checks
 the current password, the policy for the account's role (length, character
 classes, login name, the last passwords), then stores the new hash, moves the
 old one into password_history and clears must_change, in one transaction.
@@ -23,73 +22,56 @@ Neither a password nor a hash is ever logged or returned.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import socket
 import socketserver
 import sys
 import syslog
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import mail_password  # noqa: E402  (the regulation's rules, shared with the inventory checks)
-import psycopg2  # noqa: E402
+from .. import config, db
+from .. import password as rules
+from .activation import serve_systemd_socket
 
 MAX_REQUEST = 8192
 WRONG_CURRENT = 'the current password is wrong'
 FAILED = 'the password could not be changed; try again later'
 
 
-def load_config(path):
-    with open(path, encoding='utf-8') as handle:
-        return json.load(handle)
-
-
 class Service:
-    def __init__(self, config):
-        self.database = config['database']
-        self.policy = config['policy']
-        self.hashing = config['hash']
-        self.max_age_days = config['max_age_days']
-
-    def connect(self):
-        return psycopg2.connect(connect_timeout=5, **self.database)
+    def __init__(self, settings):
+        self.database = settings['database']
+        self.policy = settings['policy']
+        self.hashing = settings['hash']
 
     def status(self, user):
-        with self.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT must_change, role, password_set_at FROM mailboxes "
-                        "WHERE address = %s AND state = 'active'", (user,))
+        with db.connect(self.database) as conn, conn.cursor() as cur:
+            cur.execute("SELECT must_change, congvu_password_expires(role, password_set_at) <= now() "
+                        "FROM mailboxes WHERE address = %s AND state = 'active'", (user,))
             row = cur.fetchone()
         if row is None:
             return {'ok': False, 'must_change': True, 'expired': False}
-        marked, role, set_at = row
-        expires = mail_password.mail_password_expires(set_at, role=role, max_age_days=self.max_age_days)
-        expired = expires is not None and expires <= datetime.datetime.now(datetime.timezone.utc)
-        return {'ok': True, 'must_change': bool(marked) or expired, 'expired': expired}
+        marked, expired = bool(row[0]), bool(row[1])
+        return {'ok': True, 'must_change': marked or expired, 'expired': expired}
 
     def change(self, user, current, new):
         history = int(self.policy.get('history', 0))
-        conn = self.connect()
+        conn = db.connect(self.database)
         try:
             with conn, conn.cursor() as cur:  # one transaction: commit on success, else roll back
                 cur.execute("SELECT id, role, password, password_set_at FROM mailboxes "
                             "WHERE address = %s AND state = 'active' FOR UPDATE", (user,))
                 row = cur.fetchone()
-                if row is None or not row[2] or not mail_password.mail_password_verify(current, row[2]):
+                if row is None or not row[2] or not rules.mail_password_verify(current, row[2]):
                     return {'ok': False, 'errors': [WRONG_CURRENT]}
                 mailbox_id, role, stored, set_at = row
                 # The last `history` passwords, the current one included, oldest first.
                 cur.execute('SELECT password FROM password_history WHERE mailbox_id = %s '
                             'ORDER BY set_at DESC LIMIT %s', (mailbox_id, max(history - 1, 0)))
                 previous = [r[0] for r in reversed(cur.fetchall())] + [stored]
-                errors = mail_password.mail_password_errors(new, role=role, login=user, previous=previous,
-                                                            policy=self.policy)
+                errors = rules.mail_password_errors(new, role=role, login=user, previous=previous,
+                                                    policy=self.policy)
                 if errors:
                     return {'ok': False, 'errors': errors}
-                hashed = mail_password.mail_password_hash(new, scheme=self.hashing['scheme'],
-                                                          rounds=self._rounds())
+                hashed = rules.mail_password_hash(new, scheme=self.hashing['scheme'], rounds=self._rounds())
                 cur.execute('INSERT INTO password_history (mailbox_id, password, set_at) '
                             'VALUES (%s, %s, coalesce(%s, now()))', (mailbox_id, stored, set_at))
                 cur.execute('UPDATE mailboxes SET password = %s, password_set_at = now(), must_change = false, '
@@ -127,6 +109,7 @@ class Service:
 
 
 class Handler(socketserver.StreamRequestHandler):
+    """One JSON line in, one JSON line out."""
     timeout = 15
 
     def handle(self):
@@ -146,21 +129,7 @@ class Handler(socketserver.StreamRequestHandler):
         self.wfile.write(json.dumps(reply, ensure_ascii=False).encode('utf-8') + b'\n')
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-
-def main(argv):
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
     syslog.openlog('congvu-mailpassword', syslog.LOG_PID, syslog.LOG_AUTH)
-    service = Service(load_config(argv[1] if len(argv) > 1 else '/etc/congvu-mail/mailpassword.json'))
-    server = Server(None, Handler, bind_and_activate=False)
-    if os.environ.get('LISTEN_FDS') != '1':
-        sys.exit('congvu-mailpassword: start me through congvu-mailpassword.socket')
-    server.socket.close()
-    server.socket = socket.socket(fileno=3)
-    server.service = service
-    server.serve_forever()
-
-
-if __name__ == '__main__':
-    main(sys.argv)
+    serve_systemd_socket('congvu-mailpassword', Handler, Service(config.from_argv(argv, 'mailpassword')))

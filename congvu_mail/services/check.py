@@ -1,5 +1,4 @@
-#!/usr/bin/python3
-"""congvu-mail health and compliance probe (playbooks/tools/health-check.yml, role check).
+"""congvu-check: the health and compliance probe (playbooks/tools/health-check.yml, role check).
 
 Run by Ansible on each host of the mail system, as root, with one argument:
 the base64 of a JSON object of settings (the host's groups, the regulation's
@@ -27,6 +26,8 @@ import ssl
 import subprocess
 import sys
 import time
+
+from .. import password as rules
 
 TIMEOUT = 10
 SECURE = 'Điều 3, Điều 11 (secure)'
@@ -129,22 +130,17 @@ def handshake(kind, port, context, name):
             smtp._host = name  # SNI and the name checked: the server's name, not 127.0.0.1
             smtp.starttls(context=context)
             return smtp.sock.getpeercert(binary_form=True)
-    if kind == 'imap':
-        imap = IMAP(ADDRESS, port, timeout=TIMEOUT)
-        imap.host = name
+    if kind in ('imap', 'pop3'):
+        client = (IMAP if kind == 'imap' else POP3)(ADDRESS, port, timeout=TIMEOUT)
+        client.host = name
         try:
-            imap.starttls(ssl_context=context)
-            return imap.sock.getpeercert(binary_form=True)
+            if kind == 'imap':
+                client.starttls(ssl_context=context)
+            else:
+                client.stls(context=context)
+            return client.sock.getpeercert(binary_form=True)
         finally:
-            imap.logout()
-    if kind == 'pop3':
-        pop = POP3(ADDRESS, port, timeout=TIMEOUT)
-        pop.host = name
-        try:
-            pop.stls(context=context)
-            return pop.sock.getpeercert(binary_form=True)
-        finally:
-            pop.quit()
+            client.logout() if kind == 'imap' else client.quit()
     if kind == 'ldaps':
         return handshake('tls', port, context, name)
     raise ValueError('unknown kind %s' % kind)
@@ -192,49 +188,48 @@ def check_certificates(settings):
         add(check_id, 'Điều 11 (secure)', title, status, evidence)
 
 
-@guarded('tls-imap', SECURE, 'IMAP: no login before STARTTLS')
-def check_imap_starttls(settings):
-    port = settings['ports'].get('imap', 0)
+def around_starttls(kind, settings):
+    """(port, capabilities before STARTTLS, after) of the host's IMAP or POP3
+    server; nothing when the host serves none."""
+    port = settings['ports'].get(kind, 0)
     if not port:
         return
-    imap = IMAP(ADDRESS, port, timeout=TIMEOUT)
-    imap.host = settings['mail_hostname']
+    client = (IMAP if kind == 'imap' else POP3)(ADDRESS, port, timeout=TIMEOUT)
+    client.host = settings['mail_hostname']
+    _, context = contexts(settings)
     try:
-        before = sorted(imap.capabilities)
-        _, context = contexts(settings)
-        imap.starttls(ssl_context=context)
-        after = sorted(imap.capabilities)
+        if kind == 'imap':
+            before = sorted(client.capabilities)
+            client.starttls(ssl_context=context)
+            after = sorted(client.capabilities)
+        else:
+            before = client.capa()
+            client.stls(context=context)
+            after = client.capa()
     finally:
-        imap.logout()
-    ok = 'LOGINDISABLED' in before and 'STARTTLS' in before and 'LOGINDISABLED' not in after
-    add('tls-imap', SECURE, 'IMAP: no login before STARTTLS (port %d)' % port,
-        'PASS' if ok else 'FAIL',
-        '%s:%d: CAPABILITY before STARTTLS: %s; after: %s' % (WHERE, port, ' '.join(before), ' '.join(after)))
+        client.logout() if kind == 'imap' else client.quit()
+    yield port, before, after
+
+
+@guarded('tls-imap', SECURE, 'IMAP: no login before STARTTLS')
+def check_imap_starttls(settings):
+    for port, before, after in around_starttls('imap', settings):
+        ok = 'LOGINDISABLED' in before and 'STARTTLS' in before and 'LOGINDISABLED' not in after
+        add('tls-imap', SECURE, 'IMAP: no login before STARTTLS (port %d)' % port, 'PASS' if ok else 'FAIL',
+            '%s:%d: CAPABILITY before STARTTLS: %s; after: %s' % (WHERE, port, ' '.join(before), ' '.join(after)))
 
 
 @guarded('tls-pop3', SECURE, 'POP3: no login before STLS')
 def check_pop3_starttls(settings):
-    port = settings['ports'].get('pop3', 0)
-    if not port:
-        return
-    pop = POP3(ADDRESS, port, timeout=TIMEOUT)
-    try:
-        before = pop.capa()
-        pop.host = settings['mail_hostname']
-        _, context = contexts(settings)
-        pop.stls(context=context)
-        after = pop.capa()
-    finally:
-        pop.quit()
-
     def shown(capa):
         return ' '.join(sorted('%s(%s)' % (k, ' '.join(v)) if v else k for k, v in capa.items()))
 
-    # Dovecot lists SASL with no mechanism before STLS: no login is offered.
-    ok = ('STLS' in before and 'USER' not in before and not before.get('SASL')
-          and ('USER' in after or bool(after.get('SASL'))))
-    add('tls-pop3', SECURE, 'POP3: no login before STLS (port %d)' % port, 'PASS' if ok else 'FAIL',
-        '%s:%d: CAPA before STLS: %s; after: %s' % (WHERE, port, shown(before), shown(after)))
+    for port, before, after in around_starttls('pop3', settings):
+        # Dovecot lists SASL with no mechanism before STLS: no login is offered.
+        ok = ('STLS' in before and 'USER' not in before and not before.get('SASL')
+              and ('USER' in after or bool(after.get('SASL'))))
+        add('tls-pop3', SECURE, 'POP3: no login before STLS (port %d)' % port, 'PASS' if ok else 'FAIL',
+            '%s:%d: CAPA before STLS: %s; after: %s' % (WHERE, port, shown(before), shown(after)))
 
 
 @guarded('tls-submission', SECURE, 'Submission: AUTH only after STARTTLS')
@@ -366,15 +361,14 @@ def check_lifecycle_job(settings):
 @guarded('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords')
 def check_password_policy(settings):
     """Điều 4.1, 4.2: the webmail's password service has the regulation's policy,
-    and the rule code it runs (installed beside it) refuses weak passwords. Only
-    the policy is read from its configuration (it also holds a password); the
-    samples are tried against the code, not the service, so nothing changes."""
+    and the rule code it runs (congvu_mail.password, from the same package as
+    this probe) refuses weak passwords. Only the policy is read from its
+    configuration (it also holds a password); the samples are tried against the
+    code, not the service, so nothing changes."""
     with open(settings['mailpassword_config'], encoding='utf-8') as handle:
         config = json.load(handle)
-    policy, max_age = config.get('policy'), config.get('max_age_days')
-    same = policy == settings['password_policy'] and max_age == settings['password_max_age_days']
-    sys.path.insert(0, settings['mailpassword_lib_dir'])
-    import mail_password  # noqa: E402 - the copy the service runs
+    policy = config.get('policy')
+    same = policy == settings['password_policy']
 
     longest = max(policy['min_length'].values())
     strong = ('Qz7#mkRp2!vL' * (longest // 12 + 1))[:longest + 2]
@@ -389,20 +383,41 @@ def check_password_policy(settings):
     if policy.get('reject_login_name'):
         samples['contains the login name'] = ('Checklogin7#', 'user')
     accepted = [what for what, (text, role) in samples.items()
-                if not mail_password.mail_password_errors(text, role=role, login='checklogin', policy=policy)]
-    strong_errors = mail_password.mail_password_errors(strong, role='admin' if 'admin' in policy['min_length'] else
-                                                       'user', login='checklogin', policy=policy)
+                if not rules.mail_password_errors(text, role=role, login='checklogin', policy=policy)]
+    strong_errors = rules.mail_password_errors(strong, role='admin' if 'admin' in policy['min_length'] else
+                                               'user', login='checklogin', policy=policy)
     ok = same and not accepted and not strong_errors
     add('password-policy', 'Điều 4.1, Điều 4.2', 'Password service refuses weak passwords',
         'PASS' if ok else 'FAIL',
-        '%s: policy %s the regulation (min length %s, classes %s, history %s, max age %s days); its rule code '
+        '%s: policy %s the regulation (min length %s, classes %s, history %s); its rule code '
         'refuses %s%s; accepts a %d-character mixed one: %s' % (
             settings['mailpassword_config'], '=' if same else 'DIFFERS FROM',
             ', '.join('%s %s' % item for item in sorted(policy['min_length'].items())),
             '+'.join(policy['required_classes']), policy.get('history'),
-            '/'.join('%s %s' % item for item in sorted((max_age or {}).items())),
             ', '.join(samples), '; but ACCEPTS %s' % ', '.join(accepted) if accepted else '',
             len(strong), 'yes' if not strong_errors else 'NO: %s' % '; '.join(strong_errors)))
+
+
+@guarded('password-expiry', 'Điều 4.2', 'Passwords expire at the regulation\'s age')
+def check_password_expiry(settings):
+    """Điều 4.2: the mailbox database's congvu_password_expires(), which Dovecot's
+    login, the webmail, the daily job and the report all ask, gives each role the
+    regulation's maximum age."""
+    want = {role: int(days) for role, days in settings['password_max_age_days'].items()}
+    query = ' UNION ALL '.join(
+        "SELECT '%s', (congvu_password_expires('%s', '2026-01-01T12:00:00Z') AT TIME ZONE 'UTC')::date "
+        "- DATE '2026-01-01'" % (role, role) for role in sorted(want))
+    code, out = psql(query, settings['database'])
+    if code != 0:
+        add('password-expiry', 'Điều 4.2', 'Passwords expire at the regulation\'s age', 'FAIL',
+            'psql: %s' % out[:300])
+        return
+    got = {role: int(days) if days else None for role, days in (line.split('\t') for line in out.splitlines())}
+    add('password-expiry', 'Điều 4.2', 'Passwords expire at the regulation\'s age',
+        'PASS' if got == want else 'FAIL',
+        'congvu_password_expires(role, t) - t in the mailbox database: %s days (regulation_password_max_age_days '
+        '%s)' % (', '.join('%s %s' % item for item in sorted(got.items())),
+                 ', '.join('%s %s' % item for item in sorted(want.items()))))
 
 
 @guarded('spam-filter', 'Điều 4.4, Điều 11 (spam)', 'Spam filter answers and rejects GTUBE')
@@ -562,7 +577,7 @@ def check_directory_page(settings):
 def check_backup(settings):
     """Điều 11: backups at least weekly. The backup role leaves a status file on
     every data host after each successful backup."""
-    path = settings['mail_backup_status_file']
+    path = settings['backup_status_file']
     want = settings['backup_max_age_days']
     if not os.path.exists(path):
         add('backup-age', 'Điều 11 (backups weekly)', 'Last backup within %d days' % want, 'FAIL',
@@ -581,8 +596,9 @@ def check_backup(settings):
             status.get('ok')))
 
 
-def main():
-    settings = json.loads(base64.b64decode(sys.argv[1]))
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    settings = json.loads(base64.b64decode(argv[1]))
     check_services(settings)
     check_disks(settings)
     if in_groups(settings, *settings['mail_groups']):
@@ -602,6 +618,7 @@ def main():
         check_brute_force(settings)
     if in_groups(settings, 'db'):
         check_password_hashes(settings)
+        check_password_expiry(settings)
         check_lifecycle_job(settings)
     if in_groups(settings, 'directory'):
         check_directory(settings)
@@ -611,7 +628,3 @@ def main():
     if in_groups(settings, *settings['backup_data_groups']):
         check_backup(settings)
     print(json.dumps({'host': settings['host'], 'checks': CHECKS}, ensure_ascii=False))
-
-
-if __name__ == '__main__':
-    main()

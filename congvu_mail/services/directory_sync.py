@@ -1,13 +1,15 @@
-#!/usr/bin/python3
-# Managed by congvu-mail (Ansible): roles/directory/files/congvu-directory-sync
-"""Bring the directory's entries in step with the rendered state, in one run.
+"""congvu-directory-sync: bring the directory's entries in step with the
+rendered state, in one run (role directory).
 
 Reads the desired entries on stdin, as JSON: {"suffix": DN, "entries": [{"dn":
-DN, "attributes": {name: [values]}}]}. Reads what slapd holds below the suffix
-(as root, over ldapi:/// with SASL EXTERNAL), then sends ldapmodify only the
-differences: new entries, changed attributes, entries no longer wanted. Prints
-{"added": n, "modified": n, "deleted": n}; all zero when nothing differed.
+DN, "attributes": {name: [values]}}]} (the filter mail_directory_ldap). Reads
+what slapd holds below the suffix (as root, over ldapi:/// with SASL
+EXTERNAL), then sends ldapmodify only the differences: new entries, changed
+attributes, entries no longer wanted. Prints {"added": n, "modified": n,
+"deleted": n}; all zero when nothing differed.
 """
+
+from __future__ import annotations
 
 import base64
 import json
@@ -24,21 +26,16 @@ def norm_dn(dn):
     return ','.join(part.strip() for part in dn.split(',')).lower()
 
 
-def current(suffix):
-    """{normalised dn: (dn, {attribute lower: (attribute, [values])})} below suffix."""
-    result = subprocess.run(['ldapsearch', *LDAPI, '-LLL', '-o', 'ldif-wrap=no', '-b', suffix,
-                             '(objectClass=*)', '*'], capture_output=True, text=True)
-    if result.returncode == 32:  # no such object: an empty database
-        return {}
-    if result.returncode != 0:
-        sys.exit('ldapsearch: %s' % result.stderr.strip())
+def parse(ldif):
+    """{normalised dn: (dn, {attribute lower: (attribute, [values])})} of
+    ldapsearch's unwrapped LDIF (-o ldif-wrap=no)."""
     entries = {}
-    for block in result.stdout.strip().split('\n\n'):
+    for block in ldif.strip().split('\n\n'):
         if not block.strip():
             continue
         dn, attributes = None, {}
-        for line in block.splitlines():
-            name, _sep, value = line.partition(':')
+        for text in block.splitlines():
+            name, _sep, value = text.partition(':')
             if value.startswith(':'):
                 value = base64.b64decode(value[1:].strip()).decode('utf-8')
             else:
@@ -49,6 +46,17 @@ def current(suffix):
                 attributes.setdefault(name.lower(), (name, []))[1].append(value)
         entries[norm_dn(dn)] = (dn, attributes)
     return entries
+
+
+def current(suffix):
+    """What slapd holds below suffix (see parse)."""
+    result = subprocess.run(['ldapsearch', *LDAPI, '-LLL', '-o', 'ldif-wrap=no', '-b', suffix,
+                             '(objectClass=*)', '*'], capture_output=True, text=True)
+    if result.returncode == 32:  # no such object: an empty database
+        return {}
+    if result.returncode != 0:
+        sys.exit('ldapsearch: %s' % result.stderr.strip())
+    return parse(result.stdout)
 
 
 def line(name, value):
@@ -63,21 +71,20 @@ def depth(dn):
     return dn.count(',')
 
 
-def main():
-    desired = json.load(sys.stdin)
-    have = current(desired['suffix'])
+def changes(desired, have):
+    """(LDIF change records, counts) that turn `have` (see parse) into `desired`."""
     want = {}
     for entry in desired['entries']:
         attributes = {name.lower(): (name, [str(v) for v in values])
                       for name, values in entry['attributes'].items() if values}
         want[norm_dn(entry['dn'])] = (entry['dn'], attributes)
 
-    changes, counts = [], {'added': 0, 'modified': 0, 'deleted': 0}
+    records, counts = [], {'added': 0, 'modified': 0, 'deleted': 0}
     # Parents before children when adding; children before parents when deleting.
     for key in sorted(want, key=lambda k: (depth(k), k)):
         dn, attributes = want[key]
         if key not in have:
-            changes.append('\n'.join([line('dn', dn), 'changetype: add']
+            records.append('\n'.join([line('dn', dn), 'changetype: add']
                                      + [line(name, v) for name, values in sorted(attributes.values())
                                         for v in values]))
             counts['added'] += 1
@@ -95,19 +102,20 @@ def main():
             else:
                 mods.append('delete: %s\n-' % name)
         if mods:
-            changes.append('\n'.join([line('dn', dn), 'changetype: modify'] + mods))
+            records.append('\n'.join([line('dn', dn), 'changetype: modify'] + mods))
             counts['modified'] += 1
     for key in sorted(set(have) - set(want), key=lambda k: (-depth(k), k)):
-        changes.append('\n'.join([line('dn', have[key][0]), 'changetype: delete']))
+        records.append('\n'.join([line('dn', have[key][0]), 'changetype: delete']))
         counts['deleted'] += 1
+    return records, counts
 
-    if changes:
-        result = subprocess.run(['ldapmodify', *LDAPI], input='\n\n'.join(changes) + '\n',
+
+def main():
+    desired = json.load(sys.stdin)
+    records, counts = changes(desired, current(desired['suffix']))
+    if records:
+        result = subprocess.run(['ldapmodify', *LDAPI], input='\n\n'.join(records) + '\n',
                                 capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit('ldapmodify: %s' % result.stderr.strip())
     json.dump(counts, sys.stdout)
-
-
-if __name__ == '__main__':
-    main()

@@ -1,5 +1,3 @@
-#!/usr/bin/python3
-# Managed by congvu-mail (Ansible): local changes are overwritten.
 """congvu-sendlimit: stops an account that mails too much outside (Điều 4.8).
 
 A Postfix policy service (check_policy_service on the submission ports only,
@@ -22,42 +20,32 @@ after it counts again. The service never sees a password or a message body.
 
 from __future__ import annotations
 
-import json
-import os
 import smtplib
-import socket
 import socketserver
 import sys
 import syslog
 import threading
 import time
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
-import psycopg2
+from .. import config, db, mail
+from .activation import serve_systemd_socket
 
 MAX_LINE = 4096
 DOMAIN_CACHE_SECONDS = 60
 
 
-def load_config(path):
-    with open(path, encoding='utf-8') as handle:
-        return json.load(handle)
-
-
 class Service:
-    def __init__(self, config):
-        self.database = config['database']
-        self.limit = int(config['messages'])
-        self.minutes = int(config['minutes'])
-        self.admins = list(config['admins'])
-        self.alert_from = config['alert_from']
-        self.reject = config['reject_message']
+    def __init__(self, settings):
+        self.database = settings['database']
+        self.limit = int(settings['messages'])
+        self.minutes = int(settings['minutes'])
+        self.admins = list(settings['admins'])
+        self.alert_from = settings['alert_from']
+        self.reject = settings['reject_message']
+        # Where the alert is handed over: Postfix on this host.
+        self.smtp = settings.get('smtp') or {'host': '127.0.0.1', 'port': 25}
         self._domains, self._domains_at = set(), 0.0
         self._lock = threading.Lock()
-
-    def connect(self):
-        return psycopg2.connect(connect_timeout=5, **self.database)
 
     def hosted(self, cur, domain):
         with self._lock:
@@ -68,13 +56,14 @@ class Service:
             return domain in self._domains
 
     def check(self, attrs):
+        """The policy answer for one request (Postfix's attributes)."""
         account = attrs.get('sasl_username', '').strip().lower()
         if not account or attrs.get('protocol_state', 'RCPT') != 'RCPT':
             return 'DUNNO'
         recipient = attrs.get('recipient', '').strip().lower()
         domain = recipient.rpartition('@')[2]
         client = attrs.get('client_address', '') or 'unknown'
-        conn = self.connect()
+        conn = db.connect(self.database)
         try:
             with conn, conn.cursor() as cur:
                 cur.execute('SELECT 1 FROM sendlimit_blocks WHERE account = %s AND released_at IS NULL',
@@ -110,15 +99,9 @@ class Service:
     def refusal(self):
         return 'REJECT %s' % self.reject
 
-    def alert(self, account, count, clients, domains, since):
-        message = EmailMessage()
-        message['From'] = self.alert_from
-        message['To'] = ', '.join(self.admins)
-        message['Subject'] = 'Khoa gui thu / Sending blocked: %s' % account
-        message['Date'] = formatdate(localtime=True)
-        message['Message-ID'] = make_msgid(domain=self.alert_from.rpartition('@')[2] or None)
-        message['Auto-Submitted'] = 'auto-generated'
-        message.set_content(
+    def alert_text(self, account, count, clients, domains, since):
+        subject = 'Khoa gui thu / Sending blocked: %s' % account
+        body = (
             'Tai khoan {a} da bi khoa gui thu (Dieu 4.8): {n} thu gui ra ngoai trong {m} phut '
             '(gioi han {l}).\n'
             'Dia chi dang nhap / gui tu: {c}\n'
@@ -132,9 +115,13 @@ class Service:
             'It still receives mail. Release it with: ansible-playbook playbooks/tools/release-sender.yml '
             '-e account={a}\n'.format(a=account, n=count, m=self.minutes, l=self.limit,
                                        c=', '.join(clients), d=domains, s=since.isoformat()))
+        return subject, body
+
+    def alert(self, account, count, clients, domains, since):
+        """One e-mail to the administrators; the envelope sender is empty, so it never bounces."""
+        msg = mail.message(self.alert_from, self.admins, *self.alert_text(account, count, clients, domains, since))
         try:
-            with smtplib.SMTP('127.0.0.1', 25, timeout=60) as smtp:
-                smtp.send_message(message, from_addr='<>', to_addrs=self.admins)
+            mail.send_smtp(msg, self.admins, '<>', host=self.smtp['host'], port=self.smtp['port'])
         except (OSError, smtplib.SMTPException) as exc:
             syslog.syslog(syslog.LOG_ERR, 'alert about %s not sent: %s' % (account, exc))
         else:
@@ -142,6 +129,8 @@ class Service:
 
 
 class Handler(socketserver.StreamRequestHandler):
+    """Postfix's policy delegation protocol: name=value lines, an empty line ends
+    a request; the answer is "action=..." and an empty line."""
     timeout = 300
 
     def handle(self):
@@ -166,21 +155,7 @@ class Handler(socketserver.StreamRequestHandler):
             self.wfile.flush()
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-
-def main(argv):
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
     syslog.openlog('congvu-sendlimit', syslog.LOG_PID, syslog.LOG_MAIL)
-    service = Service(load_config(argv[1] if len(argv) > 1 else '/etc/congvu-mail/sendlimit.json'))
-    if os.environ.get('LISTEN_FDS') != '1':
-        sys.exit('congvu-sendlimit: start me through congvu-sendlimit.socket')
-    server = Server(None, Handler, bind_and_activate=False)
-    server.socket.close()
-    server.socket = socket.socket(fileno=3)
-    server.service = service
-    server.serve_forever()
-
-
-if __name__ == '__main__':
-    main(sys.argv)
+    serve_systemd_socket('congvu-sendlimit', Handler, Service(config.from_argv(argv, 'sendlimit')))

@@ -1,5 +1,3 @@
-#!/usr/bin/python3
-# Managed by congvu-mail (Ansible): local changes are overwritten.
 """congvu-lifecycle: the mail system's daily job (congvu-lifecycle.timer).
 
 1. Password expiry warnings (Điều 4.2): an active account whose password
@@ -16,28 +14,19 @@
    The accounts sync keeps the suspension until the inventory's restore token
    for the person changes.
 
-The password age is the regulation's code (filter_plugins/mail_password.py,
-installed beside this file), the same the webmail's password service uses.
-It logs in to the mailbox database over the local socket as its own role
+When a password expires is the mailbox database's congvu_password_expires(),
+which Dovecot's login and the webmail's password service ask too. It logs in to the mailbox database over the local socket as its own role
 (peer authentication): no password anywhere. Nothing secret is logged.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import smtplib
-import ssl
 import sys
 import syslog
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import mail_password  # noqa: E402  (the regulation's rules, shared with the inventory checks)
-import psycopg2  # noqa: E402
+from .. import config, db, mail
 
 DAY = datetime.timedelta(days=1)
 
@@ -47,48 +36,40 @@ def log(message):
 
 
 class Job:
-    def __init__(self, config):
-        self.config = config
-        self.now = datetime.datetime.now(datetime.timezone.utc)
+    def __init__(self, settings, now=None):
+        self.config = settings
+        self.now = now or datetime.datetime.now(datetime.timezone.utc)
 
     def connect(self):
-        return psycopg2.connect(connect_timeout=10, **self.config['database'])
+        return db.connect(self.config['database'], timeout=10)
 
     def send(self, recipients, subject, body):
-        message = EmailMessage()
-        message['From'] = self.config['sender']
-        message['To'] = ', '.join(recipients)
-        message['Subject'] = subject
-        message['Date'] = formatdate(localtime=True)
-        message['Message-ID'] = make_msgid(domain=self.config['hostname'])
-        message['Auto-Submitted'] = 'auto-generated'
-        message.set_content(body)
         smtp = self.config['smtp']
-        with smtplib.SMTP(smtp['host'], int(smtp['port']), timeout=60) as client:
-            if smtp.get('cafile'):  # the MX is another host: STARTTLS, its certificate checked
-                client.starttls(context=ssl.create_default_context(cafile=smtp['cafile']))
-            client.send_message(message, from_addr=self.config['sender'], to_addrs=recipients)
+        msg = mail.message(self.config['sender'], recipients, subject, body, domain=self.config['hostname'])
+        # The MX on another host: STARTTLS, its certificate checked (cafile).
+        mail.send_smtp(msg, recipients, self.config['sender'], host=smtp['host'], port=smtp['port'],
+                       cafile=smtp.get('cafile'))
 
     # --- 1. Warnings ------------------------------------------------------------
 
-    def due_warning(self, role, set_at):
-        """The warning due now: the smallest number of days not yet reached; None when
-        none is due (far from expiry, or already expired)."""
-        expires = mail_password.mail_password_expires(set_at, role=role, max_age_days=self.config['max_age_days'])
+    def due_warning(self, expires):
+        """The warning due now for a password expiring at `expires`: the smallest
+        number of days not yet reached; None when none is due (far from expiry,
+        or already expired)."""
         if expires is None or expires <= self.now:
-            return None, expires
+            return None
         left = expires - self.now
         due = [d for d in self.config['warning_days'] if left <= d * DAY]
-        return (min(due) if due else None), expires
+        return min(due) if due else None
 
     def warnings(self, conn):
         with conn.cursor() as cur:
-            cur.execute("SELECT id, address, name, role, password_set_at FROM mailboxes "
-                        "WHERE state = 'active' AND password_set_at IS NOT NULL ORDER BY id")
+            cur.execute("SELECT id, address, name, password_set_at, congvu_password_expires(role, password_set_at) "
+                        "FROM mailboxes WHERE state = 'active' AND password_set_at IS NOT NULL ORDER BY id")
             rows = cur.fetchall()
         sent = 0
-        for mailbox_id, address, name, role, set_at in rows:
-            days, expires = self.due_warning(role, set_at)
+        for mailbox_id, address, name, set_at, expires in rows:
+            days = self.due_warning(expires)
             if days is None:
                 continue
             try:
@@ -183,12 +164,7 @@ class Job:
         log('done: %d warnings sent, %d accounts suspended' % (warned, suspended))
 
 
-def main(argv):
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
     syslog.openlog('congvu-lifecycle', syslog.LOG_PID, syslog.LOG_MAIL)
-    with open(argv[1] if len(argv) > 1 else '/etc/congvu-mail/lifecycle.json', encoding='utf-8') as handle:
-        config = json.load(handle)
-    Job(config).run()
-
-
-if __name__ == '__main__':
-    main(sys.argv)
+    Job(config.from_argv(argv, 'lifecycle')).run()
