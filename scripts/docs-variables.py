@@ -25,7 +25,10 @@ Every role's public variables, generated from the roles'
 page; `make unit` fails when it is not current). Set them in the inventory's
 `group_vars`. A role checks its variables against this specification before
 it runs, so a wrong type or a missing required value stops the play with the
-variable's name. The regulation's numbers are role `regulation`'s.
+variable's name. The regulation's numbers are role `regulation`'s; what the
+roles share (the topology, paths, sockets) is role `mail`'s. Under each role,
+"Reads" lists the shared settings it declares it reads: no role reads
+another role's variables otherwise (a unit test checks it).
 """
 
 
@@ -79,12 +82,19 @@ def render():
             if summary:
                 lines.append(cell(summary) + '\n')
             options = spec.get('options') or {}
-            if not options:
-                lines.append('No variables.\n')
-                continue
-            lines.append('| variable | type | default | what |\n|---|---|---|---|')
-            lines.extend(rows(options, defaults))
-            lines.append('')
+            # The role's own variables carry its name; the others are the
+            # shared settings it declares it reads (role mail's, role
+            # regulation's, or what its play hands over).
+            own = {k: v for k, v in options.items() if k.startswith(role + '_')}
+            inputs = sorted(set(options) - set(own))
+            if own:
+                lines.append('| variable | type | default | what |\n|---|---|---|---|')
+                lines.extend(rows(own, defaults))
+                lines.append('')
+            else:
+                lines.append('No variables of its own.\n')
+            if inputs:
+                lines.append('Reads: %s.\n' % ', '.join('`%s`' % name for name in inputs))
     return '\n'.join(lines).rstrip('\n') + '\n'
 
 
