@@ -1,7 +1,8 @@
 # The directory (danh bạ, Điều 11 of the 2025 text): who is published, under
 # which names, in which order; and the published files' formats (LDAP entries,
-# CSV, vCard). Addresses come from mail_accounts_render, the same rendering the
-# mailbox database gets, so the directory never disagrees with it.
+# CSV, vCard). The entries are the mailbox database's rows, which the accounts
+# sync wrote from the one render of the accounts (mail_accounts_render): the
+# directory never renders the accounts again, and never disagrees with the database.
 
 from __future__ import annotations
 
@@ -19,53 +20,39 @@ from .plain import plain as _plain
 COMMUNE_BODIES = {'': 'Ủy ban nhân dân', 'du': 'Đảng ủy', 'hdnd': 'Hội đồng nhân dân'}
 
 
-def _without_passwords(accounts):
-    """The model without a password anywhere: the directory hashes nothing."""
-    def clean(record):
-        record = {k: v for k, v in record.items() if k != 'password'}
-        if record.get('units'):
-            record['units'] = [clean(unit) for unit in record['units']]
-        return record
-    return dict(accounts, organizations=[clean(o) for o in accounts.get('organizations') or []],
-                people=[clean(p) for p in accounts.get('people') or []])
-
-
 def _fold(text):
     return _address.vn_ascii(text or '').lower()
 
 
-def mail_directory_entries(accounts, existing=None, bodies=None):
+def mail_directory_entries(mailboxes, organizations=None, bodies=None):
     """The published mailboxes (see DOCUMENTATION)."""
-    if not isinstance(accounts, Mapping):
-        raise RuleError('mail_directory_entries: expected the accounts model as a dict')
-    accounts = _without_passwords(_plain(accounts))
+    if isinstance(mailboxes, str):  # the database's JSON as read, never walked by Ansible
+        mailboxes = json.loads(mailboxes)
+    if not isinstance(mailboxes, list) or not all(isinstance(row, Mapping) for row in mailboxes):
+        raise RuleError('mail_directory_entries: expected the mailbox rows (account_id, address, name, kind, '
+                        'organization, unit, state) as a list')
+    rows = _plain(mailboxes)
     bodies = dict(COMMUNE_BODIES, **_plain(bodies or {}))
-    rendered = _accounts.mail_accounts_render(accounts, existing=existing)
 
     # The organisation mailboxes' display names: communes' bodies are named after the body.
     names, communal = {}, set()
-    for _label, local, org, _parent in _accounts._organizations(accounts):
+    for _label, local, org, _parent in _accounts._organizations({'organizations': _plain(organizations or [])}):
         if org.get('commune'):
             communal.add(local)  # a commune's Party committee is no unit of its People's Committee
             prefix = '' if local == _address.mail_place_localpart(org['commune']) else local.split('.')[0]
             names[local] = ('%s %s' % (bodies.get(prefix, prefix), org['commune'].strip())).strip()
-        elif local not in names:
-            names[local] = None  # the rendered name, below
-    by_local = {}
-    for row in rendered['mailboxes']:
-        local = row['address'].split('@')[0]
+    for row in rows:
         if row['kind'] == 'organization':
+            local = row['address'].split('@')[0]
             names[local] = names.get(local) or row['name']
-        by_local[local] = row
 
     entries = []
-    for row in rendered['mailboxes']:
+    for row in rows:
         if row['state'] != 'active':
             continue
         local = row['address'].split('@')[0]
         if row['kind'] == 'organization':
             name = names[local]
-            words = name.split()
             is_unit = row['unit'] and local not in communal
             organization = names.get(row['organization']) if is_unit else name
             unit = name if is_unit else None

@@ -7,11 +7,13 @@ DOCUMENTATION = r"""
   name: mail_directory
   short_description: The published directory of organisation mailboxes and active people
   description:
-    - C(mail_directory_entries(accounts, existing=None, bodies=None)) gives one dict per
+    - C(mail_directory_entries(mailboxes, organizations=None, bodies=None)) gives one dict per
       published mailbox (C(kind), C(uid), C(mail), C(cn), C(sn), C(givenName), C(o), C(ou),
-      C(key)), sorted by organisation, unit, then given name. Every organisation mailbox and
-      every active person; suspended and terminated people are left out. O(accounts) and
-      O(existing) are those of C(mail_accounts_render); no password is read or hashed.
+      C(key)), sorted by organisation, unit, then given name. Every active mailbox, of an
+      organisation or a person; suspended and terminated ones are left out. O(mailboxes) are the
+      mailbox database's rows (C(account_id), C(address), C(name), C(kind), C(organization),
+      C(unit), C(state)), as a list or the JSON text the database returned: the accounts are
+      never rendered again. O(organizations) are the inventory's, for the names of communes' bodies.
       O(bodies) names the bodies of a commune by address prefix (C(du) -> C(Đảng ủy)); the
       empty prefix names the commune's own mailbox.
     - C(mail_directory_ldap(entries, suffix, readers=None)) gives the directory's LDAP state
@@ -24,7 +26,7 @@ DOCUMENTATION = r"""
   positional: _input
   options:
     _input:
-      description: The accounts model (mail_directory_entries) or the entries it gave.
+      description: The mailbox rows (mail_directory_entries) or the entries it gave.
       type: raw
       required: true
 """
@@ -36,7 +38,7 @@ EXAMPLES = r"""
     dest: /var/www/congvu-mail/danh-ba/danh-ba.csv
     mode: "0644"
   vars:
-    entries: "{{ accounts | mail_directory_entries(existing=issued) }}"
+    entries: "{{ mailbox_rows | mail_directory_entries(organizations=accounts_organizations) }}"
 """
 
 RETURN = r"""

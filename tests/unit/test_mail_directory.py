@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from congvu_mail import directory
+from congvu_mail import accounts, directory
 from congvu_mail.errors import RuleError
 
 DOMAIN = 'bacgiang.gov.vn'
@@ -32,8 +32,16 @@ PEOPLE = [
 ]
 
 
+def rows(people=PEOPLE, existing=None):
+    """The mailbox rows the accounts sync writes to the database (without hashing)."""
+    accounts_model = model([{k: v for k, v in p.items() if k != 'password'} for p in people])
+    accounts_model['organizations'] = [{k: v for k, v in o.items() if k != 'password'}
+                                       for o in accounts_model['organizations']]
+    return accounts.mail_accounts_render(accounts_model, existing=existing)['mailboxes']
+
+
 def entries(people=PEOPLE, existing=None):
-    return directory.mail_directory_entries(model(people), existing=existing)
+    return directory.mail_directory_entries(rows(people, existing), organizations=model(people)['organizations'])
 
 
 def test_active_people_and_every_organisation_mailbox_only():
@@ -54,14 +62,26 @@ def test_commune_bodies_are_named_and_are_no_units():
     assert (party['cn'], party['o'], party['ou']) == ('Đảng ủy Kinh Bắc', 'Đảng ủy Kinh Bắc', None)
 
 
-def test_issued_addresses_are_kept():
-    existing = [{'account_id': 'P1', 'address': 'longnv7@' + DOMAIN, 'password_reset': 'initial'}]
-    assert 'longnv7@' + DOMAIN in [e['mail'] for e in entries(existing=existing)]
+def test_the_database_rows_decide_addresses_and_states():
+    """The entries follow the database, not a render of their own: an issued
+    address is the one published, and a mailbox the inactivity job suspended
+    (state 'suspended' in the database, 'active' in the inventory) is left out."""
+    table = rows(existing=[{'account_id': 'P1', 'address': 'longnv7@' + DOMAIN, 'password_reset': 'initial'}])
+    for row in table:
+        if row['account_id'] == 'P2':
+            row['state'] = 'suspended'
+    mails = [e['mail'] for e in directory.mail_directory_entries(table, organizations=model(PEOPLE)['organizations'])]
+    assert 'longnv7@' + DOMAIN in mails and 'tuyetdta@' + DOMAIN not in mails
 
 
-def test_no_password_is_needed_or_hashed():
-    people = [dict(p, password=None) for p in PEOPLE]
-    assert entries(people) == entries()
+def test_rows_as_the_database_json_text_give_the_same_entries():
+    organizations = model(PEOPLE)['organizations']
+    assert directory.mail_directory_entries(json.dumps(rows()), organizations=organizations) == entries()
+
+
+def test_anything_but_mailbox_rows_is_refused():
+    with pytest.raises(RuleError, match='mailbox rows'):
+        directory.mail_directory_entries(model(PEOPLE))
 
 
 def test_ldap_state_binds_through_saslauthd_and_folds_names():
