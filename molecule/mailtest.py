@@ -434,12 +434,12 @@ def smuggling_payload(sender, recipient, token, forged_sender):
     return data.encode('ascii'), first, second
 
 
-def smuggle(client, sender, recipient, token, forged_sender):
-    """Send smuggling_payload over an open smtplib session, the whole DATA
-    section and QUIT at once, as an attacker would. Returns (every reply from
-    the end of DATA on, as (code, text) until the session ends, first
-    Message-ID, smuggled Message-ID)."""
-    data, first, second = smuggling_payload(sender, recipient, token, forged_sender)
+def data_then_quit(client, sender, recipient, data):
+    """MAIL, RCPT, then DATA with `data` and QUIT sent at once, as an attacker
+    would; returns every reply from the end of DATA on, as (code, text), until
+    the session ends. Self-contained, so a test can also run it on a host
+    (inspect.getsource): test_smuggling's session with the Sieve service."""
+    import smtplib
     code, reply = client.mail(sender)
     assert code == 250, (code, reply)
     code, reply = client.rcpt(recipient)
@@ -458,7 +458,15 @@ def smuggle(client, sender, recipient, token, forged_sender):
         if code == 221 or code == -1:
             break
     client.close()
-    return replies, first, second
+    return replies
+
+
+def smuggle(client, sender, recipient, token, forged_sender):
+    """Send smuggling_payload over an open smtplib session (data_then_quit).
+    Returns (the replies from the end of DATA on, first Message-ID, smuggled
+    Message-ID)."""
+    data, first, second = smuggling_payload(sender, recipient, token, forged_sender)
+    return data_then_quit(client, sender, recipient, data), first, second
 
 
 def run_playbook(playbook, extra_vars=None, check=False, timeout=900):

@@ -316,12 +316,19 @@ def test_encrypted_archives_are_quarantined_by_default(server, lab, host, encryp
         assert attachments(received) == {filename: data}
 
 
+def send_encrypted(server, lab, archive):
+    """Send the encrypted archive on every submission port; yields (port, file
+    name, data, code, reply, message) of each."""
+    for port in PORTS:
+        filename, data = ENCRYPTED[archive]()
+        code, reply, msg = send(server, lab, port, lambda sender: with_attachment(sender, RECIPIENT, filename, data))
+        yield port, filename, data, code, reply, msg
+
+
 @pytest.mark.parametrize('archive', sorted(ENCRYPTED))
 def test_encrypted_archives_can_be_rejected(server, lab, encrypted_archives_setting, archive):
     encrypted_archives_setting('reject')
-    for port in PORTS:
-        filename, data = ENCRYPTED[archive]()
-        code, reply, _msg = send(server, lab, port, lambda sender: with_attachment(sender, RECIPIENT, filename, data))
+    for port, _filename, _data, code, reply, _msg in send_encrypted(server, lab, archive):
         assert code == 554, (port, code, reply)
         assert 'Password-encrypted archives are restricted' in reply and 'Dieu 4.6' in reply, reply
 
@@ -329,9 +336,7 @@ def test_encrypted_archives_can_be_rejected(server, lab, encrypted_archives_sett
 @pytest.mark.parametrize('archive', sorted(ENCRYPTED))
 def test_encrypted_archives_can_be_tagged(server, lab, encrypted_archives_setting, archive):
     encrypted_archives_setting('tag')
-    for port in PORTS:
-        filename, data = ENCRYPTED[archive]()
-        code, reply, msg = send(server, lab, port, lambda sender: with_attachment(sender, RECIPIENT, filename, data))
+    for port, filename, data, code, reply, msg in send_encrypted(server, lab, archive):
         assert code == 250, (port, code, reply)
         received = arrived(server, lab, msg)
         assert subject(received).startswith(ENCRYPTED_SUBJECT), subject(received)

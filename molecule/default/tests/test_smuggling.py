@@ -8,6 +8,7 @@ back, and the recipient finds exactly one message."""
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import shlex
 import time
@@ -15,7 +16,7 @@ import uuid
 
 import pytest
 
-from mailtest import smuggle, smuggling_payload
+from mailtest import data_then_quit, smuggle, smuggling_payload
 
 DOMAIN = 'bacgiang.gov.vn'
 LONG = 'longnv@' + DOMAIN        # BG0001
@@ -60,25 +61,11 @@ def test_submission_reads_one_message(server, lab, port):
 
 # Dovecot's Sieve submits to a loopback-only service (postfix/sieve), out of
 # the tests' reach: the same session from the host itself.
-SIEVE_SESSION = r'''
+SIEVE_SESSION = inspect.getsource(data_then_quit) + '''
 import json, smtplib, sys
-payload = sys.stdin.buffer.read()
 client = smtplib.SMTP("127.0.0.1", 10026, timeout=30)
 client.ehlo("localhost")
-assert client.mail(sys.argv[1])[0] == 250 and client.rcpt(sys.argv[2])[0] == 250
-client.putcmd("data")
-assert client.getreply()[0] == 354
-client.send(payload + b"QUIT\r\n")
-replies = []
-while True:
-    try:
-        code, text = client.getreply()
-    except smtplib.SMTPServerDisconnected:
-        break
-    replies.append([code, text.decode()])
-    if code in (221, -1):
-        break
-print(json.dumps(replies))
+print(json.dumps(data_then_quit(client, sys.argv[1], sys.argv[2], sys.stdin.buffer.read())))
 '''
 
 
