@@ -5,7 +5,7 @@ have the types the roles' argument specs declare; the accounts use every field
 the model accepts and pass its rules, in the one-domain layout and in the
 merger's; the vault example holds every secret the example refers to.
 
-tests/check/test_production_example.py runs `make check` on it."""
+tests/check/test_check_production_example.py runs `make check` on it."""
 
 from __future__ import annotations
 
