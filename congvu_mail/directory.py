@@ -24,13 +24,21 @@ def _fold(text):
     return _address.vn_ascii(text or '').lower()
 
 
+def _published(row):
+    """Whether a mailbox is listed: an active one, and one the inactivity job
+    suspended (Điều 7: it still receives mail, and its address is still the
+    person's until restored). A mailbox the inventory suspends or terminates
+    is left out."""
+    return row['state'] == 'active' or (row['state'] == 'suspended' and bool(row.get('inactive')))
+
+
 def mail_directory_entries(mailboxes, organizations=None, bodies=None):
     """The published mailboxes (see DOCUMENTATION)."""
     if isinstance(mailboxes, str):  # the database's JSON as read, never walked by Ansible
         mailboxes = json.loads(mailboxes)
     if not isinstance(mailboxes, list) or not all(isinstance(row, Mapping) for row in mailboxes):
         raise RuleError('mail_directory_entries: expected the mailbox rows (account_id, address, name, kind, '
-                        'organization, unit, state) as a list')
+                        'organization, unit, state, inactive) as a list')
     rows = _plain(mailboxes)
     bodies = dict(COMMUNE_BODIES, **_plain(bodies or {}))
 
@@ -48,7 +56,7 @@ def mail_directory_entries(mailboxes, organizations=None, bodies=None):
 
     entries = []
     for row in rows:
-        if row['state'] != 'active':
+        if not _published(row):
             continue
         local = row['address'].split('@')[0]
         if row['kind'] == 'organization':

@@ -10,9 +10,10 @@ DOCUMENTATION = r"""
     - C(mail_directory_entries(mailboxes, organizations=None, bodies=None)) gives one dict per
       published mailbox (C(kind), C(uid), C(mail), C(cn), C(sn), C(givenName), C(o), C(ou),
       C(key)), sorted by organisation, unit, then given name. Every active mailbox, of an
-      organisation or a person; suspended and terminated ones are left out. O(mailboxes) are the
+      organisation or a person, and every one the inactivity job suspended (it still receives
+      mail); those the inventory suspends or terminates are left out. O(mailboxes) are the
       mailbox database's rows (C(account_id), C(address), C(name), C(kind), C(organization),
-      C(unit), C(state)), as a list or the JSON text the database returned: the accounts are
+      C(unit), C(state), C(inactive)), as a list or the JSON text the database returned: the accounts are
       never rendered again. O(organizations) are the inventory's, for the names of communes' bodies.
       O(bodies) names the bodies of a commune by address prefix (C(du) -> C(Đảng ủy)); the
       empty prefix names the commune's own mailbox.

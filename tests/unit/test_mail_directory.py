@@ -64,14 +64,19 @@ def test_commune_bodies_are_named_and_are_no_units():
 
 def test_the_database_rows_decide_addresses_and_states():
     """The entries follow the database, not a render of their own: an issued
-    address is the one published, and a mailbox the inactivity job suspended
-    (state 'suspended' in the database, 'active' in the inventory) is left out."""
+    address is the one published; a mailbox the inventory suspended is left
+    out, and one the inactivity job suspended (it still receives mail) stays."""
     table = rows(existing=[{'account_id': 'P1', 'address': 'longnv7@' + DOMAIN, 'password_reset': 'initial'}])
     for row in table:
         if row['account_id'] == 'P2':
             row['state'] = 'suspended'
     mails = [e['mail'] for e in directory.mail_directory_entries(table, organizations=model(PEOPLE)['organizations'])]
     assert 'longnv7@' + DOMAIN in mails and 'tuyetdta@' + DOMAIN not in mails
+    for row in table:
+        if row['account_id'] == 'P2':
+            row['inactive'] = True
+    mails = [e['mail'] for e in directory.mail_directory_entries(table, organizations=model(PEOPLE)['organizations'])]
+    assert 'tuyetdta@' + DOMAIN in mails
 
 
 def test_rows_as_the_database_json_text_give_the_same_entries():
