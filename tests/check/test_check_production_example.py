@@ -10,9 +10,7 @@ import re
 import shutil
 
 import pytest
-import yaml
-
-from test_preflight import ROOT, assert_refused, dump, make_check
+from test_preflight import ROOT, assert_refused, copy_inventory, load, make_check, save
 
 PRODUCTION = ROOT / 'inventories' / 'production'
 DOCUMENTATION = re.compile(r'\b(192\.0\.2|198\.51\.100|203\.0\.113)\.(\d+)\b')
@@ -30,15 +28,11 @@ def filled(value, numbers):
 
 @pytest.fixture
 def copied(tmp_path):
-    path = tmp_path / 'province'
-    shutil.copytree(PRODUCTION, path)
-    return path
+    return copy_inventory(PRODUCTION, tmp_path, 'province')
 
 
 def fill_in(inventory, hosts_text):
-    example = yaml.safe_load((inventory / 'group_vars' / 'all' / 'vault.yml.example').read_text(encoding='utf-8'))
-    (inventory / 'group_vars' / 'all' / 'vault.yml').write_text(dump(filled(example, itertools.count(1))),
-                                                                encoding='utf-8')
+    save(inventory, 'vault.yml', filled(load(inventory, 'vault.yml.example'), itertools.count(1)))
     replaced, count = DOCUMENTATION.subn(r'10.99.0.\2', hosts_text)
     assert count >= 2  # the example's addresses are placeholders the check refuses
     (inventory / 'hosts.yml').write_text(replaced, encoding='utf-8')
@@ -67,7 +61,7 @@ def test_the_several_hosts_alternative_filled_in_passes(tmp_path, copied):
 def test_the_example_as_copied_is_refused_for_its_placeholders(tmp_path, copied):
     shutil.copy(copied / 'group_vars' / 'all' / 'vault.yml.example', copied / 'group_vars' / 'all' / 'vault.yml')
     code, output, calls = make_check(tmp_path, copied)
-    example = yaml.safe_load((copied / 'group_vars' / 'all' / 'vault.yml.example').read_text(encoding='utf-8'))
+    example = load(copied, 'vault.yml.example')
     assert_refused(code, output, calls, [(name, "is the production example's placeholder") for name in example] + [
         ('hosts.yml · %s · ansible_host · is an address of a documentation range' % host,)
         for host in ('mail.bacgiang.gov.vn', 'backup.bacgiang.gov.vn')])

@@ -30,11 +30,16 @@ def dump(data):
     return '---\n' + yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=150)
 
 
+def copy_inventory(source, tmp_path, name='inventory'):
+    """A copy of an inventory of the repository, to break or fill in."""
+    path = tmp_path / name
+    shutil.copytree(source, path)
+    return path
+
+
 @pytest.fixture
 def inventory(tmp_path):
-    path = tmp_path / 'inventory'
-    shutil.copytree(LAB, path)
-    return path
+    return copy_inventory(LAB, tmp_path)
 
 
 def load(inventory, name):
@@ -189,8 +194,7 @@ def test_a_vaulted_inventory_with_the_examples_placeholders(tmp_path, inventory)
 
 
 def test_the_production_example_as_shipped_says_to_copy_the_vault(tmp_path):
-    inventory = tmp_path / 'production'
-    shutil.copytree(ROOT / 'inventories' / 'production', inventory)
+    inventory = copy_inventory(ROOT / 'inventories' / 'production', tmp_path, 'production')
     code, output, calls = make_check(tmp_path, inventory)
     vault = inventory / 'group_vars' / 'all' / 'vault.yml'
     assert_refused(code, output, calls, [
