@@ -81,6 +81,9 @@ def render():
             summary = spec.get('short_description') or ''
             if summary:
                 lines.append(cell(summary) + '\n')
+            details = spec.get('description') or []
+            for paragraph in [details] if isinstance(details, str) else details:
+                lines.append(cell(paragraph) + '\n')
             options = spec.get('options') or {}
             # The role's own variables carry its name; the others are the
             # shared settings it declares it reads (role mail's, role
