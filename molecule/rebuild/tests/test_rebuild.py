@@ -277,19 +277,25 @@ def test_the_addresses_are_unchanged_and_deliver(story, host, lab):
 
 def test_the_mail_log_history_is_back(story, host):
     """The rotated log and the last one come back, ahead of what the new host
-    has logged since; the system logger goes on writing to the same file."""
-    rotated = host.run('zcat -f /var/log/mail.log.1*')
+    has logged since; the system logger goes on writing to the same file.
+    The daily rotation may have run on the new host since the restore (its
+    timer fires at midnight, local time), so the history is read as every
+    file of the rotation, oldest first."""
+    history_command = ('for f in $(ls -v /var/log/mail.log.* | tac) /var/log/mail.log; '
+                       'do zcat -f "$f"; done')
+    rotated = host.run('zcat -f $(ls -v /var/log/mail.log.* | tac)')
     assert rotated.rc == 0, rotated.stderr
     assert story['project'] in rotated.stdout
     message_id = deliver(story['server'], ADDRESSES[LONG], 'Nhật ký sau khi dựng lại')
     deadline = time.monotonic() + 30
     while True:
-        current = host.run('cat /var/log/mail.log').stdout
-        if message_id in current or time.monotonic() > deadline:
+        history = host.run(history_command).stdout
+        if message_id in history or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert story['via_alias'] in current and message_id in current
-    assert current.index(story['via_alias']) < current.index(message_id)
+    assert story['project'] in history and story['via_alias'] in history and message_id in history
+    assert history.index(story['project']) < history.index(story['via_alias']) < history.index(message_id)
+    assert message_id in host.run('cat /var/log/mail.log').stdout
     assert host.run('stat -c %U:%G:%a /var/log/mail.log').stdout.strip() == story['log_mode']
 
 
