@@ -80,6 +80,15 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   "$DOCKER" info >/dev/null 2>&1 || { echo "dockerd did not start; see $DOCKERD_LOG" >&2; exit 1; }
 fi
 
+# Every test host runs systemd, which takes several inotify instances, all
+# counted against root. Debian's limit of 128 is used up at about 20 hosts
+# (the lab and a test run side by side); past it a new host's systemd exits at
+# once, silently, and the scenario fails with "Container ... is not running".
+if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
+  say "Raising fs.inotify.max_user_instances to 1024 (one systemd per test host)"
+  sysctl -qw fs.inotify.max_user_instances=1024
+fi
+
 # --- Base image -------------------------------------------------------------
 image="congvu-mail/debian12-systemd:$(sha256sum "$IMAGE_RECIPE" | cut -c1-12)"
 # Built while the venv is installed: both mostly wait for downloads.
