@@ -230,7 +230,8 @@ def test_a_burst_of_failed_logins_is_banned_on_every_port_then_lifted(host, lab,
 
 def test_failed_binds_never_slow_another_clients_binds(host, lab, server, attacker):
     """One host makes 50 failed directory binds; meanwhile another (the test
-    runner) binds correctly 20 times, each under a second; the first is banned."""
+    runner) binds correctly 20 times, none of them waiting behind a failed
+    bind's 2 s delay; the first is banned."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         attacking = pool.submit(attack, lab, 'ldap', 50)
         times = []
@@ -246,7 +247,10 @@ def test_failed_binds_never_slow_another_clients_binds(host, lab, server, attack
             time.sleep(1)
         attacking.result()
     assert overlapped, 'the failed binds were over before the first correct one'
-    assert max(times) < 1.0, times
+    # A bind queued behind a failure would take its whole 2 s delay; a
+    # correct one takes a few tens of milliseconds on a quiet machine (under
+    # 1.2 s at a load average of 20, when a 1 s bound once failed).
+    assert max(times) < 2.0, times
     wait_until(lambda: attacker in jail_status(host)[1], 30, 'the ban of the failing host')
     assert '636' in attack(lab, 'probe').split(',')
     host.run('fail2ban-client set %s unbanip %s', JAIL, attacker)
