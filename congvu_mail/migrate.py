@@ -9,6 +9,8 @@ import base64
 import collections
 import hashlib
 
+from .plain import plain as _plain
+
 # The usual names of the special folders on the servers a province leaves
 # (Exchange, Zimbra, Dovecot/Courier, Vietnamese-localised clients), matched
 # without regard to letter case. A job's own `folders` entries come first.
@@ -99,7 +101,7 @@ def target_folder(source_name, source_separator, renames, target_separator='/'):
 
 
 def _squash(value):
-    return ' '.join((value or '').split())
+    return ' '.join(str(value or '').split())
 
 
 def message_key(headers):
@@ -159,7 +161,8 @@ def mailbox_status(entry):
 
 
 def summary(report):
-    """The report's totals; `problems` is what keeps the exit status non-zero."""
+    """The report's totals; `problems` (mailboxes not complete, and source
+    mailboxes left out of the map) is what keeps the exit status non-zero."""
     mailboxes = report['mailboxes']
     return {
         'mailboxes': len(mailboxes),
@@ -167,7 +170,7 @@ def summary(report):
         'copied_messages': sum(entry.get('copied_messages', 0) for entry in mailboxes),
         'missing_messages': sum(len(row['missing']) for entry in mailboxes for row in entry.get('folders', [])),
         'unmapped': len(report.get('unmapped', [])),
-        'problems': sum(1 for entry in mailboxes if entry['status'] != 'ok'),
+        'problems': sum(1 for entry in mailboxes if entry['status'] != 'ok') + len(report.get('unmapped', [])),
     }
 
 
@@ -200,3 +203,87 @@ def text_report(report):
     return '\n'.join(lines)
 
 
+
+
+# --- The inventory's migration map (controller) --------------------------------
+
+def _label(index, record):
+    if isinstance(record, dict) and record.get('source'):
+        return str(record['source'])
+    return '#%d' % (index + 1)
+
+
+def migration_errors(source, mailboxes, people):
+    """Every problem of the migration map, one line each, as the inventory check
+    words them (`list · record · field · rule · what to do`); never a password.
+
+    `source` is migrate_source, `mailboxes` migrate_mailboxes, `people`
+    accounts_people (only their `id` and `state` are read)."""
+    source, mailboxes, people = _plain(source), _plain(mailboxes), _plain(people)
+    problems = []
+
+    def add(record, field, rule, todo, where='migrate_mailboxes'):
+        problems.append('%s · %s · %s · %s · %s' % (where, record, field, rule, todo))
+
+    source = source if isinstance(source, dict) else {}
+    mailboxes = mailboxes or []
+    if not isinstance(mailboxes, list):
+        add('-', '-', 'is not a list', 'give a list of {source, person} records')
+        return problems
+    if mailboxes and not str(source.get('host') or '').strip():
+        add('-', 'host', 'the source server has no host name', 'set migrate_source.host', where='migrate_source')
+    if str(source.get('tls', 'imaps')) not in ('imaps', 'starttls'):
+        add('-', 'tls', 'must be imaps or starttls (no password crosses the network before TLS)',
+            'set migrate_source.tls', where='migrate_source')
+    if source.get('master_user') and not source.get('master_password'):
+        add('-', 'master_password', 'the master login has no password',
+            'set migrate_source.master_password in the vault', where='migrate_source')
+    known = {str(person.get('id')): person for person in people or [] if isinstance(person, dict)}
+    seen = {}
+    for index, record in enumerate(mailboxes):
+        label = _label(index, record)
+        if not isinstance(record, dict):
+            add(label, '-', 'is not a record', 'write it as {source: LOGIN, person: ID}')
+            continue
+        unknown = sorted(set(record) - {'source', 'person', 'password'})
+        if unknown:
+            add(label, ', '.join(unknown), 'unknown field', 'use source, person and password only')
+        login = str(record.get('source') or '').strip()
+        if not login:
+            add(label, 'source', 'no source login', 'give the mailbox\'s login on the old server')
+        elif login in seen:
+            add(label, 'source', 'mapped twice (also record %s)' % seen[login], 'map each source mailbox once')
+        else:
+            seen[login] = index + 1
+        person = record.get('person')
+        if person is None or str(person).strip() == '':
+            add(label, 'person', 'no target person', 'give the id of a person of accounts_people')
+        elif str(person) not in known:
+            add(label, 'person', 'person %s is not in accounts_people' % person,
+                'add the person to the accounts first, or correct the id')
+        elif (known[str(person)].get('state') or 'active') == 'terminated':
+            add(label, 'person', 'person %s is terminated' % person, 'map the mail to an active account')
+        if not source.get('master_user') and not record.get('password'):
+            add(label, 'password', 'no password and no master login',
+                'set migrate_source.master_user, or this mailbox\'s password in the vault')
+    return problems
+
+
+def migration_job(source, mailboxes, addresses, folders=None, parallel=2, source_mailboxes=None,
+                  work_dir='/var/lib/congvu-migrate'):
+    """The job congvu-migrate reads: the checked map, each person id replaced by
+    the address the database issued (`addresses`: account id -> address)."""
+    source, mailboxes, addresses = dict(_plain(source) or {}), _plain(mailboxes), _plain(addresses)
+    folders, source_mailboxes = _plain(folders), _plain(source_mailboxes)
+    return {
+        'source': {key: source.get(key) for key in ('host', 'port', 'tls', 'ca_file', 'master_user',
+                                                    'master_password') if source.get(key) not in (None, '')},
+        'mailboxes': [dict({'source': str(record['source']), 'target': addresses[str(record['person'])]},
+                           **({'password': record['password']} if record.get('password') else {}))
+                      for record in mailboxes or []],
+        'folders': dict(folders or {}),
+        'parallel': int(parallel),
+        'source_mailboxes': sorted(str(login) for login in source_mailboxes or []),
+        'work_dir': work_dir,
+        'report': work_dir + '/report.json',
+    }

@@ -35,11 +35,11 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
-import email.parser
 import imaplib
 import json
 import os
 import re
+import shlex
 import ssl
 import subprocess
 import sys
@@ -47,7 +47,7 @@ import tempfile
 import time
 
 from ..migrate import (KEY_HEADERS, SYSTEM_FLAGS, compare, folder_map, mailbox_status, message_key,
-                       mutf7_decode, summary, target_folder, text_report)
+                       mutf7_decode, mutf7_encode, summary, target_folder, text_report)
 
 DEFAULT_JOB = '/etc/congvu-mail/migrate.json'
 
@@ -68,9 +68,9 @@ def _unquote(value):
     return value
 
 
-def connect(source, login, password):
+def connect(source, login, password, master=None):
     """An IMAP session on the source, logged in as `login` (through the master
-    login when the job has one). The password never leaves this function."""
+    login `master` when given). The password never leaves this function."""
     context = ssl.create_default_context(cafile=source.get('ca_file') or None)
     host, port = source['host'], int(source.get('port', 993))
     timeout = source.get('timeout', 60)
@@ -84,8 +84,8 @@ def connect(source, login, password):
     except (OSError, imaplib.IMAP4.error) as error:
         raise MigrationError('cannot reach the source %s:%s: %s' % (host, port, error)) from None
     try:
-        if source.get('master_user'):
-            secret = '%s\0%s\0%s' % (login, source['master_user'], password)
+        if master:
+            secret = '%s\0%s\0%s' % (login, master, password)
             client.authenticate('PLAIN', lambda _challenge: secret.encode('utf-8'))
         else:
             client.login(login, password)
@@ -116,7 +116,7 @@ def source_folders(client):
     return folders
 
 
-FETCH_ITEM = re.compile(rb'RFC822\.SIZE (\d+)|FLAGS \(([^)]*)\)')
+FETCH_ITEM = re.compile(rb'RFC822\.SIZE (\d+)|FLAGS \(([^)]*)\)|UID (\d+)|INTERNALDATE ("[^"]*")')
 
 
 def read_folder(client, imap_name):
@@ -127,67 +127,150 @@ def read_folder(client, imap_name):
         raise MigrationError('the source does not open folder %s' % mutf7_decode(imap_name))
     if int(data[0] or 0) == 0:
         return []
-    status, data = client.fetch(
-        '1:*', '(RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)])')
+    status, data = client.uid(
+        'FETCH', '1:*', '(UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)])')
     if status != 'OK':
         raise MigrationError('the source does not read folder %s' % mutf7_decode(imap_name))
-    parser = email.parser.BytesHeaderParser()
     messages = []
     for item in data:
         # (b'1 (RFC822.SIZE n FLAGS (...) BODY[...] {n}', headers), then b')' or
         # b' FLAGS (...))' when the server sends an item after the literal.
         if isinstance(item, tuple):
-            headers = parser.parsebytes(item[1])
-            messages.append({'key': message_key({name: headers.get(name, '')
-                                                 for name in ('message-id',) + KEY_HEADERS}),
-                             'size': 0, 'flags': []})
+            messages.append({'key': message_key(raw_headers(item[1])), 'size': 0, 'flags': []})
             _fetch_items(item[0], messages[-1])
         elif messages and item:
             _fetch_items(item, messages[-1])
     return messages
 
 
+def raw_headers(data):
+    """Header name (lower case) -> its raw value, unfolded, as the bytes came
+    (UTF-8, or kept as they are): the same text doveadm shows on the target."""
+    headers = {}
+    for line in re.split(r'\r?\n(?![ \t])', data.decode('utf-8', 'surrogateescape')):
+        name, colon, value = line.partition(':')
+        if colon and name.strip():
+            headers.setdefault(name.strip().lower(), value.strip())
+    return headers
+
+
 def _fetch_items(data, message):
     for match in FETCH_ITEM.finditer(data):
         if match.group(1):
             message['size'] = int(match.group(1))
+        elif match.group(3):
+            message['uid'] = match.group(3).decode('ascii')
+        elif match.group(4):
+            message['date'] = match.group(4).decode('ascii')
         else:
             message['flags'] = sorted(flag for flag in match.group(2).decode('ascii').split()
                                       if flag in SYSTEM_FLAGS)
 
 
-def read_source(source, login, password, renames, target_separator='/'):
-    """The source mailbox: {target folder: [messages]}, and the source folders that are renamed."""
-    client = connect(source, login, password)
+def read_source(source, login, password, master, renames, target_separator='/'):
+    """The source mailbox: {target folder: [messages]} of the folders dsync
+    copies under their own name, and [(IMAP name, name here, target folder,
+    [messages])] of the renamed ones."""
+    client = connect(source, login, password, master)
     try:
         folders, renamed = {}, []
         for name, imap_name, separator in source_folders(client):
             target = target_folder(name, separator, renames, target_separator)
-            folders.setdefault(target, []).extend(read_folder(client, imap_name))
+            messages = read_folder(client, imap_name)
             local_name = name.replace(separator, target_separator) if separator else name
             if target != local_name and name.upper() != 'INBOX':
-                renamed.append((local_name, target))
+                renamed.append((imap_name, local_name, target, messages))
+            else:
+                folders.setdefault(target, []).extend(messages)
         return folders, renamed
     finally:
-        try:
-            client.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
+        _logout(client)
+
+
+def _logout(client):
+    try:
+        client.logout()
+    except (OSError, imaplib.IMAP4.error):
+        pass
+
+
+def _quoted(name):
+    return '"%s"' % name.replace('\\', '\\\\').replace('"', '\\"')
+
+
+def copy_renamed(job, login, password, master, target, renamed, native, after_sync):
+    """The renamed folders' messages that the target folder lacks, appended to
+    it with their flags and internal dates (dsync cannot rename): the source
+    over IMAP, the target through `doveadm exec imap` (preauthenticated, on a
+    pipe). A message is there already when the target folder holds one more of
+    its key than the folder of the same name on the source accounts for."""
+    plan = []
+    for folder in sorted({entry[2] for entry in renamed}):
+        available = (collections.Counter(message['key'] for message in after_sync.get(folder, []))
+                     - collections.Counter(message['key'] for message in native.get(folder, [])))
+        for imap_name, _local, goal, messages in renamed:
+            if goal != folder:
+                continue
+            uids = []
+            for message in messages:
+                if available[message['key']] > 0:
+                    available[message['key']] -= 1
+                else:
+                    uids.append(message['uid'])
+            if uids:
+                plan.append((imap_name, folder, uids))
+    if not plan:
+        return
+    source = connect(job['source'], login, password, master)
+    command = ' '.join(shlex.quote(part) for part in doveadm_command(job) + ['exec', 'imap', '-u', target])
+    destination = imaplib.IMAP4_stream(command)
+    try:
+        for imap_name, folder, uids in plan:
+            destination.create(_quoted(mutf7_encode(folder)))  # NO when it exists: fine
+            source.select(_quoted(imap_name), readonly=True)
+            for start in range(0, len(uids), 50):
+                status, data = source.uid('FETCH', ','.join(uids[start:start + 50]), '(UID FLAGS INTERNALDATE BODY.PEEK[])')
+                if status != 'OK':
+                    raise MigrationError('the source does not read folder %s' % mutf7_decode(imap_name))
+                messages = []
+                for item in data:
+                    if isinstance(item, tuple):
+                        messages.append({'body': item[1], 'flags': [], 'date': None})
+                        _fetch_items(item[0], messages[-1])
+                    elif messages and item:
+                        _fetch_items(item, messages[-1])
+                for message in messages:
+                    flags = '(%s)' % ' '.join(message['flags']) if message['flags'] else None
+                    status, answer = destination.append(_quoted(mutf7_encode(folder)), flags, message['date'],
+                                                        message['body'])
+                    if status != 'OK':
+                        raise MigrationError('the target refused a message in %s: %s' % (folder, answer))
+    finally:
+        _logout(source)
+        _logout(destination)
 
 
 # --- The target, through doveadm ---------------------------------------------
 
 def doveadm(job, *args, config=None, check=True):
-    """doveadm with these arguments; its output. Errors name the command, not the settings."""
-    command = [job.get('doveadm', 'doveadm')]
-    if config:
-        command += ['-c', config]
+    """doveadm with these arguments (and the job's `dovecot_config`, when it
+    names another configuration than the server's); its output. Errors name
+    the command, not the settings."""
+    command = doveadm_command(job, config)
     command += list(args)
     result = subprocess.run(command, capture_output=True, text=True, timeout=job.get('timeout', 3600))
     if check and result.returncode != 0:
         raise MigrationError('doveadm %s failed (%d): %s' % (
             args[0] if args[0] != '-f' else args[2], result.returncode, _last_line(result.stderr)))
     return result
+
+
+def doveadm_command(job, config=None):
+    command = [job.get('doveadm', 'doveadm')]
+    config = config or job.get('dovecot_config')
+    if config:
+        command += ['-c', config]
+    return command
 
 
 def _last_line(text):
@@ -217,7 +300,7 @@ def quota_room(job, target):
     return None
 
 
-def imapc_config(job, login, password):
+def imapc_config(job, login, password, master=None):
     """A temporary 0600 configuration: the server's, plus the imapc settings of
     one source mailbox (the password is only ever in this file)."""
     source = job['source']
@@ -225,12 +308,12 @@ def imapc_config(job, login, password):
              'imapc_host = %s' % source['host'],
              'imapc_port = %s' % source.get('port', 993),
              'imapc_ssl = %s' % {'imaps': 'imaps', 'starttls': 'starttls'}.get(source.get('tls', 'imaps'), 'no'),
-             'imapc_features = rfc822.size fetch-headers',
+             'imapc_features = rfc822.size fetch-headers guid-forced',
              'imapc_user = %s' % login,
              'imapc_password = %s' % password,
              'mail_prefetch_count = 20']
-    if source.get('master_user'):
-        lines.append('imapc_master_user = %s' % source['master_user'])
+    if master:
+        lines.append('imapc_master_user = %s' % master)
     if source.get('ca_file'):
         lines.append('ssl_client_ca_file = %s' % source['ca_file'])
     handle, path = tempfile.mkstemp(prefix='imapc-', suffix='.conf', dir=job.get('work_dir'))
@@ -242,15 +325,17 @@ def imapc_config(job, login, password):
 def migrate_mailbox(job, entry, renames):
     """One mailbox: read, check the quota, copy, rename, verify. Never raises."""
     login, target = entry['source'], entry['target']
+    # A mailbox with its own password logs in as itself, the others through the master login.
     password = entry.get('password') or job['source'].get('master_password', '')
+    master = None if entry.get('password') else job['source'].get('master_user')
     result = {'source': login, 'target': target, 'copied_messages': 0, 'folders': []}
     started = time.monotonic()
     try:
-        source, renamed = read_source(job['source'], login, password, renames, job.get('separator', '/'))
+        source, renamed = read_source(job['source'], login, password, master, renames, job.get('separator', '/'))
         before = read_target(job, target)
         have = collections.Counter(message['key'] for messages in before.values() for message in messages)
         needed = 0
-        for messages in source.values():
+        for messages in list(source.values()) + [entry[3] for entry in renamed]:
             for message in messages:
                 if have[message['key']] > 0:
                     have[message['key']] -= 1
@@ -262,21 +347,25 @@ def migrate_mailbox(job, entry, renames):
             result.update(status='over-quota', error='%d bytes to copy, the quota leaves %d: nothing copied '
                                                       '(raise quota_mb of the person, then run again)' % (needed, room))
             return result
-        config = imapc_config(job, login, password)
+        excluded = []
+        for _imap, local_name, _goal, _messages in renamed:
+            excluded += ['-x', local_name]
+        config = imapc_config(job, login, password, master)
         try:
-            doveadm(job, 'sync', '-1', '-R', '-u', target, 'imapc:', config=config)
+            doveadm(job, 'sync', '-1', '-R', *excluded, '-u', target, 'imapc:', config=config)
         finally:
             os.unlink(config)
-        for local_name, folder in renamed:
-            doveadm(job, 'mailbox', 'create', '-u', target, folder, check=False)
-            doveadm(job, 'move', '-u', target, folder, 'mailbox', local_name, 'all')
+        if renamed:
+            copy_renamed(job, login, password, master, target, renamed, source, read_target(job, target))
+            for _imap, _local, goal, messages in renamed:
+                source.setdefault(goal, []).extend(messages)
         after = read_target(job, target)
         result['copied_messages'] = (sum(len(messages) for messages in after.values())
                                      - sum(len(messages) for messages in before.values()))
         result['folders'] = compare(source, after)
     except MigrationError as error:
         result.update(status=result.get('status', 'failed'), error=str(error))
-    except (OSError, ValueError, imaplib.IMAP4.error, subprocess.SubprocessError) as error:
+    except Exception as error:  # noqa: BLE001 - one mailbox failing never stops the others
         result.update(status='failed', error='%s: %s' % (type(error).__name__, error))
     result['seconds'] = round(time.monotonic() - started, 2)
     result['status'] = mailbox_status(result)

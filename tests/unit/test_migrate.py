@@ -21,6 +21,7 @@ from congvu_mail.services import migrate as service
     ('INBOX', 'INBOX'),
     ('Thư đã gửi', 'Th&AbA- &AREA4w- g&Hu0-i'),
     ('Tom & Jerry', 'Tom &- Jerry'),
+    ('Công văn đến', 'C&APQ-ng v&AQM-n &AREevw-n'),  # two letters side by side: one run
     ('日本語', '&ZeVnLIqe-'),
     ('Dự án/2025', 'D&HvE- &AOE-n/2025'),
 ])
@@ -132,7 +133,7 @@ def test_report_status_and_summary():
     report = report_of(good, short, failed, unmapped=['old.account'])
     assert [entry['status'] for entry in report['mailboxes']] == ['ok', 'missing', 'failed']
     assert report['summary'] == {'mailboxes': 3, 'ok': 1, 'copied_messages': 3, 'missing_messages': 1,
-                                 'unmapped': 1, 'problems': 2}
+                                 'unmapped': 1, 'problems': 3}
     text = migrate.text_report(report)
     assert 'the source refused the login of duc' in text and 'missing <1>' in text
     assert 'old.account' in text and 'unmapped' in text
@@ -143,7 +144,7 @@ def test_report_status_and_summary():
 def test_the_imapc_configuration_is_private_and_includes_the_server(tmp_path):
     job = {'work_dir': str(tmp_path), 'source': {'host': 'mail.old.vn', 'port': 993, 'tls': 'imaps',
                                                    'ca_file': '/etc/ssl/old.crt', 'master_user': 'migrator'}}
-    path = service.imapc_config(job, 'long', 'S3cret!pass')
+    path = service.imapc_config(job, 'long', 'S3cret!pass', 'migrator')
     text = open(path, encoding='utf-8').read()
     assert (tmp_path / path).stat().st_mode & 0o777 == 0o600
     assert text.startswith('!include /etc/dovecot/dovecot.conf\n')
@@ -154,7 +155,7 @@ def test_the_imapc_configuration_is_private_and_includes_the_server(tmp_path):
 
 
 def test_a_mailbox_that_fails_is_reported_and_the_others_go_on(monkeypatch):
-    def refuse(source, login, password):
+    def refuse(source, login, password, master):
         if login == 'wrong':
             raise service.MigrationError('the source refused the login of wrong')
         raise imaplib.IMAP4.error('unreachable')  # the second one: an unexpected IMAP error
@@ -165,5 +166,62 @@ def test_a_mailbox_that_fails_is_reported_and_the_others_go_on(monkeypatch):
     report = service.run(job)
     assert [entry['status'] for entry in report['mailboxes']] == ['failed', 'failed']
     assert report['mailboxes'][0]['error'] == 'the source refused the login of wrong'
-    assert report['unmapped'] == ['gone'] and report['summary']['problems'] == 2
+    assert report['unmapped'] == ['gone'] and report['summary']['problems'] == 3
     assert json.dumps(report)  # the report is plain data
+
+
+# --- the inventory's map ---------------------------------------------------------
+
+PEOPLE = [{'id': 'BN0001', 'name': 'Nguyễn Văn Long'}, {'id': 'BN0002', 'name': 'Lê Thị Hoa'},
+          {'id': 'BN0003', 'name': 'Trần Minh Đức', 'state': 'terminated'}]
+MASTER = {'host': 'mail.bacninh.gov.vn', 'master_user': 'migrator', 'master_password': 'Vault-Secret-1!'}
+
+
+def test_a_good_map_has_no_problem():
+    assert migrate.migration_errors(MASTER, [{'source': 'nguyenvanlong', 'person': 'BN0001'}], PEOPLE) == []
+    per_user = {'host': 'mail.bacninh.gov.vn'}
+    assert migrate.migration_errors(per_user, [{'source': 'hoa', 'person': 'BN0002', 'password': 'P@ss-word-1'}],
+                                    PEOPLE) == []
+    assert migrate.migration_errors({}, [], PEOPLE) == []
+
+
+def test_a_bad_map_names_every_record_and_rule_never_the_password():
+    secret = 'Very-Secret-Pass-9'
+    problems = migrate.migration_errors({'host': '', 'tls': 'none'}, [
+        {'source': 'nguyenvanlong', 'person': 'BN0009', 'password': secret},
+        {'person': 'BN0001', 'password': secret},
+        {'source': 'hoa', 'person': 'BN0002'},
+        {'source': 'nguyenvanlong', 'person': 'BN0003', 'password': secret},
+        {'source': 'x', 'person': 'BN0001', 'password': secret, 'pasword': secret},
+        'duc',
+    ], PEOPLE)
+    assert problems == [
+        'migrate_source · - · host · the source server has no host name · set migrate_source.host',
+        'migrate_source · - · tls · must be imaps or starttls (no password crosses the network before TLS) · '
+        'set migrate_source.tls',
+        'migrate_mailboxes · nguyenvanlong · person · person BN0009 is not in accounts_people · '
+        'add the person to the accounts first, or correct the id',
+        "migrate_mailboxes · #2 · source · no source login · give the mailbox's login on the old server",
+        'migrate_mailboxes · hoa · password · no password and no master login · '
+        "set migrate_source.master_user, or this mailbox's password in the vault",
+        'migrate_mailboxes · nguyenvanlong · source · mapped twice (also record 1) · map each source mailbox once',
+        'migrate_mailboxes · nguyenvanlong · person · person BN0003 is terminated · map the mail to an active account',
+        'migrate_mailboxes · x · pasword · unknown field · use source, person and password only',
+        'migrate_mailboxes · #6 · - · is not a record · write it as {source: LOGIN, person: ID}',
+    ]
+    assert secret not in '\n'.join(problems)
+
+
+def test_the_job_takes_the_issued_addresses():
+    job = migrate.migration_job(dict(MASTER, port=993, ca_file=''), [
+        {'source': 'nguyenvanlong', 'person': 'BN0001'},
+        {'source': 'hoa', 'person': 'BN0002', 'password': 'P@ss-word-1'}],
+        {'BN0001': 'longnv@bacninh.gov.vn', 'BN0002': 'hoalt@bacninh.gov.vn'},
+        folders={'Hộp thư đi': 'Sent'}, parallel=3, source_mailboxes=['old', 'hoa'])
+    assert job == {
+        'source': {'host': 'mail.bacninh.gov.vn', 'port': 993, 'master_user': 'migrator',
+                   'master_password': 'Vault-Secret-1!'},
+        'mailboxes': [{'source': 'nguyenvanlong', 'target': 'longnv@bacninh.gov.vn'},
+                      {'source': 'hoa', 'target': 'hoalt@bacninh.gov.vn', 'password': 'P@ss-word-1'}],
+        'folders': {'Hộp thư đi': 'Sent'}, 'parallel': 3, 'source_mailboxes': ['hoa', 'old'],
+        'work_dir': '/var/lib/congvu-migrate', 'report': '/var/lib/congvu-migrate/report.json'}
