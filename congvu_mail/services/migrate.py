@@ -20,8 +20,9 @@ For each mailbox, in order:
      0600 file that includes the server's dovecot.conf and adds the imapc
      settings, the password among them (never in a command line, never logged);
   4. source folders that are renamed (Zimbra's, Exchange's and Dovecot's
-     usual names, "Sent Items" -> Sent) have their messages moved into the
-     target folder (`doveadm move`);
+     usual names, "Sent Items" -> Sent) are left out of dsync (it cannot
+     rename) and their messages that the target folder lacks are appended to
+     it with their flags and internal dates, through `doveadm exec imap`;
   5. the target is read again (doveadm fetch) and compared with the source,
      folder by folder: counts, sizes, missing messages, flags.
 
@@ -203,7 +204,8 @@ def copy_renamed(job, login, password, master, target, renamed, native, after_sy
     it with their flags and internal dates (dsync cannot rename): the source
     over IMAP, the target through `doveadm exec imap` (preauthenticated, on a
     pipe). A message is there already when the target folder holds one more of
-    its key than the folder of the same name on the source accounts for."""
+    its key than the folder of the same name on the source accounts for.
+    What is appended is added to `after_sync`, which is then the target as it is."""
     plan = []
     for folder in sorted({entry[2] for entry in renamed}):
         available = (collections.Counter(message['key'] for message in after_sync.get(folder, []))
@@ -211,23 +213,24 @@ def copy_renamed(job, login, password, master, target, renamed, native, after_sy
         for imap_name, _local, goal, messages in renamed:
             if goal != folder:
                 continue
-            uids = []
+            wanted = {}
             for message in messages:
                 if available[message['key']] > 0:
                     available[message['key']] -= 1
                 else:
-                    uids.append(message['uid'])
-            if uids:
-                plan.append((imap_name, folder, uids))
+                    wanted[message['uid']] = message
+            if wanted:
+                plan.append((imap_name, folder, wanted))
     if not plan:
         return
     source = connect(job['source'], login, password, master)
     command = ' '.join(shlex.quote(part) for part in doveadm_command(job) + ['exec', 'imap', '-u', target])
     destination = imaplib.IMAP4_stream(command)
     try:
-        for imap_name, folder, uids in plan:
+        for imap_name, folder, wanted in plan:
             destination.create(_quoted(mutf7_encode(folder)))  # NO when it exists: fine
             source.select(_quoted(imap_name), readonly=True)
+            uids = list(wanted)
             for start in range(0, len(uids), 50):
                 status, data = source.uid('FETCH', ','.join(uids[start:start + 50]), '(UID FLAGS INTERNALDATE BODY.PEEK[])')
                 if status != 'OK':
@@ -235,7 +238,7 @@ def copy_renamed(job, login, password, master, target, renamed, native, after_sy
                 messages = []
                 for item in data:
                     if isinstance(item, tuple):
-                        messages.append({'body': item[1], 'flags': [], 'date': None})
+                        messages.append({'body': item[1], 'flags': [], 'date': None, 'uid': None})
                         _fetch_items(item[0], messages[-1])
                     elif messages and item:
                         _fetch_items(item, messages[-1])
@@ -245,6 +248,10 @@ def copy_renamed(job, login, password, master, target, renamed, native, after_sy
                                                         message['body'])
                     if status != 'OK':
                         raise MigrationError('the target refused a message in %s: %s' % (folder, answer))
+                    known = wanted.get(message['uid'], {})
+                    after_sync.setdefault(folder, []).append(
+                        {'key': known.get('key'), 'size': known.get('size', len(message['body'])),
+                         'flags': message['flags']})
     finally:
         _logout(source)
         _logout(destination)
@@ -355,11 +362,11 @@ def migrate_mailbox(job, entry, renames):
             doveadm(job, 'sync', '-1', '-R', *excluded, '-u', target, 'imapc:', config=config)
         finally:
             os.unlink(config)
+        after = read_target(job, target)
         if renamed:
-            copy_renamed(job, login, password, master, target, renamed, source, read_target(job, target))
+            copy_renamed(job, login, password, master, target, renamed, source, after)
             for _imap, _local, goal, messages in renamed:
                 source.setdefault(goal, []).extend(messages)
-        after = read_target(job, target)
         result['copied_messages'] = (sum(len(messages) for messages in after.values())
                                      - sum(len(messages) for messages in before.values()))
         result['folders'] = compare(source, after)
