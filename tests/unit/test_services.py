@@ -170,6 +170,6 @@ def test_the_wheel_is_reproducible_and_holds_the_services(tmp_path):
         entry_points = wheel.read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     assert 'congvu_mail/services/sendlimit.py' in names and 'congvu_mail/password.py' in names
     for script in ('congvu-sendlimit', 'congvu-mailpassword', 'congvu-lifecycle', 'congvu-report',
-                   'congvu-check', 'congvu-directory-sync'):
+                   'congvu-check', 'congvu-directory-sync', 'congvu-migrate'):
         assert script + '=congvu_mail.services.' in entry_points
     assert not any('__pycache__' in n or n.startswith('tests/') for n in names)

@@ -31,6 +31,8 @@ BENCHES = {
                r'16 parallel: logins \d+\.\d+/s against \d+\.\d+/s'),
     'accounts': (['--host', '{host}', '--sizes', '50', '--loop-size', '5', '--timeout', '300'],
                  r'\| 50 \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|'),
+    'migrate': (['--container', '{host}', '--mailboxes', '1', '--timeout', '300'],
+                r'ratio migrate / plain: \d+\.\d+'),
 }
 
 
