@@ -220,3 +220,17 @@ def test_the_venv_bootstrap_installs_no_docker_nor_browser(tmp_path):
     script = (ROOT / 'Makefile').read_text(encoding='utf-8')
     for target in ('lint', 'unit', 'check'):
         assert '\n%s: bootstrap-venv\n' % target in script, target
+
+
+@pytest.mark.parametrize(('settings', 'expected'), [
+    ({'resolver_mode': 'forward'}, ('resolver_mode is forward but resolver_forwarders is empty',)),
+    ({'resolver_mode': 'forward', 'resolver_forwarders': ['10.10.0.53', 'dns.bacgiang.gov.vn']},
+     ("resolver_forwarders[1] · 'dns.bacgiang.gov.vn' · not an IP address",)),
+    ({'resolver_mode': 'forwarding'}, ('resolver_mode is forwarding: choose recursive, forward or local',)),
+])
+def test_broken_resolver_settings(tmp_path, inventory, settings, expected):
+    main = load(inventory, 'main.yml')
+    main.update(settings)
+    save(inventory, 'main.yml', main)
+    code, output, calls = make_check(tmp_path, inventory)
+    assert_refused(code, output, calls, [expected])

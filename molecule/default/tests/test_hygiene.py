@@ -26,9 +26,8 @@ from pathlib import Path
 
 import py7zr
 import pytest
-import yaml
 
-from mailtest import PROJECT, new_message, scenario_vars
+from mailtest import PROJECT, new_message
 
 DOMAIN = 'bacgiang.gov.vn'
 OUTSIDER = 'vanthu@example.net'
@@ -433,16 +432,12 @@ def test_one_message_size_limit_everywhere(host):
     assert re.search(r'max_size = %d;' % postfix, antivirus)
 
 
-def test_rspamd_asks_only_the_configured_dns_servers(host):
-    # The lab's: nothing outside the host; the scenario's: the simulated
-    # Internet's DNS server (group_vars/internet_province.yml).
-    scenario = Path(os.environ.get('MOLECULE_SCENARIO_DIRECTORY', '.')) / 'group_vars' / 'internet_province.yml'
-    settings = scenario if scenario.exists() else PROJECT / 'inventories/lab/group_vars/all/hygiene.yml'
-    wanted = (scenario_vars() if scenario.exists() else yaml.safe_load(settings.read_text(encoding='utf-8')))[
-        'rspamd_dns_servers']
+def test_rspamd_asks_only_the_hosts_resolver(host):
+    # rspamd asks the local resolver (role resolver), which alone decides
+    # where a question goes (test_resolver.py).
     options = host.check_output('rspamadm configdump options')
     servers = re.findall(r'"([\d.:]+)"', options.split('nameserver', 1)[1].split(']')[0])
-    assert servers == wanted
+    assert servers == ['127.0.0.1:53']
 
 
 def test_freshclam_is_masked_without_a_mirror(host):

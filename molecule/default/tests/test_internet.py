@@ -27,7 +27,7 @@ PREFIX = os.environ.get('CONGVU_PREFIX') or 'congvu'
 # The province's server on the simulated Internet: the scenario's group_vars.
 NETWORK = scenario_vars()
 MAIL_IP = NETWORK['dns_mail_ipv4']
-DNS_IP = NETWORK['rspamd_dns_servers'][0].split(':')[0]
+DNS_IP = NETWORK['internet_dns_ip']
 FOREIGN = '%s-%s-foreign' % (PREFIX, SCENARIO)
 EPHEMERAL = Path(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', '.'))
 

@@ -1,11 +1,11 @@
 """Recovery after a restart (docs/hygiene.md: "Recovery after a restart"): a stream of
 inbound mail on port 25 from outside while each of PostgreSQL, Dovecot,
-rspamd, Redis and ClamAV is stopped and started again. The test is the
+rspamd, Redis, ClamAV and the local resolver (unbound) is stopped and started again. The test is the
 sending MTA: a 4xx reply (or no answer) is tried again every few seconds, a
 5xx is a bounce. Every message is accepted within 2 minutes of the service
 being back, none bounces, and all of them reach the mailboxes. Meanwhile the
-protection holds: while the scanner (ClamAV) or rspamd is down, nothing is
-accepted (mail is deferred, never passed unscanned)."""
+protection holds: while the scanner (ClamAV), rspamd or the resolver is down,
+nothing is accepted (mail is deferred, never passed unscanned or unchecked)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ SERVICES = [
     # Both, or socket activation starts clamd again at the first scan.
     ('clamav-daemon', 'systemctl stop clamav-daemon.socket clamav-daemon.service',
      'systemctl start clamav-daemon.socket clamav-daemon.service', True, 120),
+    # The local resolver (role resolver): SPF and DMARC cannot be checked, so
+    # rspamd defers (CONGVU_DNS_FAILED), never passes the message unchecked.
+    ('unbound', 'systemctl stop unbound', 'systemctl start unbound', True, 120),
 ]
 MESSAGES = 12          # per service, one every INTERVAL seconds
 INTERVAL = 3

@@ -26,7 +26,7 @@ from mailtest import PROJECT, Server, new_message, password_service, psql, run_p
 DOMAIN = 'bacgiang.gov.vn'
 LONG, TUYET, DUC = 'BG0001', 'BG0003', 'BG0004'
 ADDRESSES = {LONG: 'longnv@' + DOMAIN, TUYET: 'tuyetdta@' + DOMAIN, DUC: 'ductm@' + DOMAIN}
-DNS_IP = scenario_vars()['rspamd_dns_servers'][0].split(':')[0]
+DNS_IP = scenario_vars()['internet_dns_ip']
 KEYWORD = 'DangXuLy'
 DKIM_KEY = '/var/lib/rspamd/dkim/%s.congvu1.key' % DOMAIN
 TIMES = {}
