@@ -64,3 +64,47 @@ def mail_placeholder_errors(values, example, hosts=None):
                                       'is an address of a documentation range, as in the example',
                                       "replace this value with the server's address")))
     return problems
+
+
+def _ipv6_problem(text):
+    """Why a text is not a host's public IPv6 address, or None."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return 'is not an IPv6 address'
+    if ip.version != 6:
+        return 'is an IPv4 address'
+    if ip.ipv4_mapped is not None:
+        return 'is an IPv4-mapped address'
+    if ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast:
+        return 'is a loopback, unspecified, link-local or multicast address, which no client can reach'
+    return None
+
+
+def mail_ipv6_errors(hosts):
+    """The hosts' IPv6 settings (docs/ipv6.md), checked before any host is touched.
+
+    hosts maps a host name to its mail_host_ipv6, mail_host_ipv6_ptr and
+    dns_mail_ipv6 (None when undefined). One line per problem: the host, the
+    variable, the rule, what to do."""
+    if not isinstance(hosts, Mapping):
+        raise RuleError('mail_ipv6_errors: expected a dict of host names to their IPv6 settings')
+    problems = []
+    for host in sorted(hosts, key=str):
+        settings = hosts[host] if isinstance(hosts[host], Mapping) else {}
+        address = settings.get('mail_host_ipv6')
+        address = '' if address is None else str(address).strip()
+        if settings.get('dns_mail_ipv6') is not None:
+            problems.append(SEP.join((str(host), 'dns_mail_ipv6', 'is no longer read',
+                                      'rename it mail_host_ipv6 (a host variable): the same address then is '
+                                      'the AAAA record and the one every service listens on')))
+        if address:
+            why = _ipv6_problem(address)
+            if why:
+                problems.append(SEP.join((str(host), 'mail_host_ipv6', '%r %s' % (address, why),
+                                          "give the host's public IPv6 address (such as 2001:db8::25, "
+                                          'no prefix length) or leave it empty for IPv4 only')))
+        elif settings.get('mail_host_ipv6_ptr') in (True, 'true', 'yes', 'True'):
+            problems.append(SEP.join((str(host), 'mail_host_ipv6_ptr', 'is true but mail_host_ipv6 is empty',
+                                      'set mail_host_ipv6, or mail_host_ipv6_ptr to false')))
+    return problems

@@ -15,6 +15,11 @@ DOCUMENTATION = r"""
     - O(hosts) maps host names to their C(ansible_host); an address of the documentation ranges
       (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32), as in the example's hosts.yml,
       is reported too.
+    - C(mail_ipv6_errors(hosts)) checks the hosts' IPv6 settings (docs/ipv6.md). O(_input) maps each host to its
+      C(mail_host_ipv6), C(mail_host_ipv6_ptr) and C(dns_mail_ipv6) (None when undefined). It gives one line per
+      problem (host · variable · rule · what to do) for an address that is not a public IPv6 address (no prefix
+      length; not IPv4, loopback, link-local or multicast), for C(mail_host_ipv6_ptr) without an address, and for
+      the former C(dns_mail_ipv6), which C(mail_host_ipv6) replaces.
   positional: _input
   options:
     _input:
@@ -55,4 +60,5 @@ class FilterModule:
     def filters(self):
         return filter_map({
             'mail_placeholder_errors': inventory.mail_placeholder_errors,
+            'mail_ipv6_errors': inventory.mail_ipv6_errors,
         })

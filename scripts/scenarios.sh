@@ -7,7 +7,9 @@
 # Most of a scenario's time is spent waiting (package downloads, services
 # starting, timers, protocol sessions), so scenarios run together finish
 # much sooner than one after another. Each gets its own /24 network: the
-# first CONGVU_NET (default 172.30.200), the next one .201, and so on. The
+# first CONGVU_NET (default 172.30.200), the next one .201, and so on; and its
+# own IPv6 /64 where it is dual stack: the first CONGVU_NET6 (default
+# fd42:0:200, the first three groups), the next one fd42:0:201, and so on. The
 # output of each goes to artifacts/molecule-NAME.log and is printed whole
 # when the scenario ends, so logs never interleave.
 #
@@ -22,6 +24,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 DOCKER=/usr/bin/docker
 base=${CONGVU_NET:-172.30.200}
+base6=${CONGVU_NET6:-fd42:0:200}
 prefix=${CONGVU_PREFIX:-congvu}
 mkdir -p artifacts
 
@@ -59,13 +62,15 @@ fi
 index=0
 for scenario in "${order[@]}"; do
   net="${base%.*}.$(( ${base##*.} + index ))"
+  # The third group is hexadecimal, and so is its sum.
+  export CONGVU_NET6="${base6%:*}:$(printf %x $(( 16#${base6##*:} + index )))"
   index=$((index + 1))
   nets[$scenario]=$net
   # Hosts left over from an interrupted run (Molecule no longer knows them)
   # are removed by name first, so every run starts from new hosts.
   stale=$("$DOCKER" ps -aq --filter "name=^$prefix-$scenario")
   [ -z "$stale" ] || "$DOCKER" rm -f $stale >/dev/null
-  echo "==> molecule test -s $scenario (network $net.0/24, log artifacts/molecule-$scenario.log)"
+  echo "==> molecule test -s $scenario (network $net.0/24 and $CONGVU_NET6::/64, log artifacts/molecule-$scenario.log)"
   if [ -n "$snapshot" ] && [ "$scenario" = rebuild ]; then
     echo "    (starts from the default scenario's host once that one has converged)"
     CONGVU_NET=$net rebuild_from_snapshot >"artifacts/molecule-$scenario.log" 2>&1 &

@@ -40,13 +40,14 @@ ROUNDCUBE = re.compile(r'^\[(\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d) ([+-]\d{4}
 
 SUBMITTED = re.compile(r'postfix/\S+\[\d+\]: ([0-9A-Za-z]+): client=.*\bsasl_username=([^,\s]+)')
 QUEUED = re.compile(r'postfix/qmgr\[\d+\]: ([0-9A-Za-z]+): from=<[^>]*>, size=\d+, nrcpt=(\d+)')
-MILTER_REJECT = re.compile(r'postfix/\S+\[\d+\]: \S+: milter-reject: \S+ from [^:]*: \S+ (.*?); from=<([^>]*)> to=<([^>]*)>')
+MILTER_REJECT = re.compile(r'postfix/\S+\[\d+\]: \S+: milter-reject: \S+ from \S*?\[[^\]]*\]: \S+ (.*?); from=<([^>]*)> to=<([^>]*)>')
 IMAP_FAILED = re.compile(r'dovecot: (imap|pop3|managesieve|submission)-login: .*\(auth failed, (\d+) attempts?'
                          r'[^)]*\): user=<([^>]*)>.*?\brip=([0-9A-Fa-f.:]+)')
 SMTP_FAILED = re.compile(r'postfix/\S+\[\d+\]: warning: [^\[]*\[([0-9A-Fa-f.:]+)\]: SASL \S+ authentication failed'
                          r'(?:.*\bsasl_username=([^,\s]+))?')
 # Roundcube (log_driver syslog, facility mail): the browser's address.
-WEBMAIL_FAILED = re.compile(r'IMAP Error: Login failed for (\S+?)(?: against \S+)? from ([0-9A-Fa-f.:]+)')
+# The address ends in a digit: a full stop after it ends Roundcube's sentence.
+WEBMAIL_FAILED = re.compile(r'IMAP Error: Login failed for (\S+?)(?: against \S+)? from ([0-9A-Fa-f.:]*[0-9A-Fa-f])')
 LOOPBACK = ('127.', '::1')
 
 

@@ -145,6 +145,19 @@ def test_broken_organisations_lists_and_settings(tmp_path, inventory):
     ])
 
 
+def test_ipv6_settings_are_checked_before_any_host(tmp_path, inventory):
+    settings = load(inventory, 'main.yml')
+    settings['mail_host_ipv6'] = 'fe80::10'                                           # 19 link-local
+    settings['dns_mail_ipv6'] = '2001:db8::10'                                        # 20 the former name
+    save(inventory, 'main.yml', settings)
+    code, output, calls = make_check(tmp_path, inventory)
+    assert_refused(code, output, calls, [
+        ("mail_host_ipv6 · 'fe80::10' is a loopback, unspecified, link-local or multicast address",
+         'leave it empty for IPv4 only'),
+        ('dns_mail_ipv6 · is no longer read · rename it mail_host_ipv6',),
+    ])
+
+
 def test_yaml_errors_name_the_file_and_line(tmp_path, inventory):
     path = inventory / 'group_vars' / 'all' / 'accounts.yml'
     lines = path.read_text(encoding='utf-8').splitlines()

@@ -20,6 +20,7 @@ FILTERS = {
     'mail_assign_addresses', 'mail_address_errors', 'mail_name_errors', 'mail_check_report',
     'mail_directory_entries', 'mail_directory_ldap', 'mail_directory_csv', 'mail_directory_json',
     'mail_directory_vcard', 'mail_forward_allowed', 'mail_forward_regexps', 'mail_placeholder_errors',
+    'mail_ipv6_errors',
     'mail_password_errors', 'mail_password_hash', 'mail_password_hash_many', 'mail_password_reused',
     'mail_password_verify', 'mail_migrate_errors', 'mail_migrate_job',
     'mail_resolver_local_data', 'mail_resolver_address_errors',

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from congvu_mail import address as mail_address
 from congvu_mail import password as mail_password
 from congvu_mail.accounts import mail_accounts_errors, mail_accounts_render
-from congvu_mail.inventory import mail_placeholder_errors
+from congvu_mail.inventory import mail_ipv6_errors, mail_placeholder_errors
 
 from conftest import ROOT
 
@@ -298,6 +298,37 @@ def test_production_placeholders_are_refused():
                                                         'vault.yml.example').read_text()))
     assert placeholders and not any(text in p for text in placeholders for p in problems)  # never printed
     assert mail_placeholder_errors({'vault_backup_passphrase': 'Something-Real-2026'}, example=example) == []
+
+
+# --- IPv6 (docs/ipv6.md) ----------------------------------------------------------------
+
+@pytest.mark.parametrize('address', ['2001:db8::25', 'fd42:0:236::10', '2402:800:20ff::1', '', None])
+def test_public_ipv6_addresses_or_none_pass(address):
+    assert mail_ipv6_errors({'mail': {'mail_host_ipv6': address, 'mail_host_ipv6_ptr': bool(address)}}) == []
+
+
+@pytest.mark.parametrize('address, rule', [
+    ('2001:db8::25/64', 'is not an IPv6 address'),
+    ('2001:db8::zz', 'is not an IPv6 address'),
+    ('203.0.113.5', 'is an IPv4 address'),
+    ('::ffff:203.0.113.5', 'is an IPv4-mapped address'),
+    ('fe80::1', 'link-local'),
+    ('::1', 'loopback'),
+    ('::', 'unspecified'),
+    ('ff02::1', 'multicast'),
+])
+def test_what_is_not_a_hosts_ipv6_address_is_refused(address, rule):
+    problems = mail_ipv6_errors({'mail': {'mail_host_ipv6': address}, 'ok': {'mail_host_ipv6': '2001:db8::1'}})
+    one(problems, 'mail · mail_host_ipv6 · %r' % address, rule, 'leave it empty for IPv4 only')
+    assert len(problems) == 1
+
+
+def test_the_former_dns_mail_ipv6_and_a_ptr_without_address_are_refused():
+    problems = mail_ipv6_errors({'mx': {'mail_host_ipv6': '', 'mail_host_ipv6_ptr': True,
+                                        'dns_mail_ipv6': '2001:db8::25'}})
+    one(problems, 'mx · dns_mail_ipv6 · is no longer read', 'rename it mail_host_ipv6')
+    one(problems, 'mx · mail_host_ipv6_ptr · is true but mail_host_ipv6 is empty')
+    assert len(problems) == 2
 
 
 # --- Any YAML value, anywhere ------------------------------------------------------------

@@ -98,3 +98,36 @@ def test_traditional_timestamps_take_the_latest_year_not_in_the_future():
     december = report.timestamp('Dec 30 10:00:00 mail x', NOW)
     november = report.timestamp('Nov 28 10:00:00 mail x', NOW)
     assert december.year == 2025 and november.year == 2026
+
+
+# Dual stack (docs/ipv6.md): Postfix writes an IPv6 client as unknown[2001:db8::1],
+# Dovecot as rip=2001:db8::1, Roundcube as it came.
+LINES6 = [
+    T + 'postfix/submission/smtpd[36724]: 5DF842E0140: client=unknown[2001:db8::1], '
+        'sasl_method=PLAIN, sasl_username=tuyetdta@bacgiang.gov.vn',
+    T + 'postfix/qmgr[8587]: 5DF842E0140: from=<tuyetdta@bacgiang.gov.vn>, size=770, nrcpt=2 (queue active)',
+    T + 'postfix/cleanup[36732]: 6DF842E0140: milter-reject: END-OF-MESSAGE from unknown[2001:db8::1]: '
+        '5.7.1 ' + VIRUS + '; from=<a@example.net> to=<longnv@bacgiang.gov.vn> proto=ESMTP helo=<x>',
+    T + 'postfix/smtps/smtpd[36719]: warning: unknown[2001:db8::1]: SASL LOGIN authentication '
+        'failed: authentication failure, sasl_username=ductm@bacgiang.gov.vn',
+    T + 'dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 4 secs): '
+        'user=<ductm@bacgiang.gov.vn>, method=PLAIN, rip=fd42:0:236::25, lip=fd42:0:236::10, TLS, '
+        'session=<RByhoGthbJCsHssB>',
+    T + 'roundcube: <4a0e5b7c> IMAP Error: Login failed for ductm@bacgiang.gov.vn against 127.0.0.1 from '
+        '2001:db8:0:1::5. AUTHENTICATE PLAIN: Authentication failed. '
+        'in /usr/share/roundcube/program/lib/Roundcube/rcube_imap.php on line 211 (POST /?_task=login&_action=login)',
+]
+
+
+def test_ipv6_clients_are_read_like_ipv4_ones(tmp_path):
+    log = tmp_path / 'mail.log'
+    log.write_text('\n'.join(LINES6) + '\n', encoding='utf-8')
+    result = report.from_logs(config([log]), NOW - dt.timedelta(days=7), NOW)
+    assert result['senders'] == [{'login': 'tuyetdta@bacgiang.gov.vn', 'messages': 1, 'recipients': 2}]
+    assert result['rejected']['counts'] == {'attachment': 0, 'encrypted_archive': 0, 'virus': 1}
+    assert [(r['reason'], r['from']) for r in result['rejected']['last']] == [('virus', 'a@example.net')]
+    assert result['failed']['by_address'] == [
+        {'address': 'fd42:0:236::25', 'count': 3}, {'address': '2001:db8:0:1::5', 'count': 1},
+        {'address': '2001:db8::1', 'count': 1}]
+    assert result['failed']['by_account'] == [{'login': 'ductm@bacgiang.gov.vn', 'count': 5}]
+    assert result['failed']['total'] == 5

@@ -110,7 +110,8 @@ def test_sendlimit_blocks_an_account_over_the_limit_and_alerts_once(mailbox_db, 
     path = serve(sendlimit.Handler, service)
     answers = policy_session(path, [
         rcpt('ductm@' + DOMAIN),                                   # hosted: never counted
-        *[rcpt('user%d@example.net' % n) for n in range(3)],       # outside: up to the limit
+        *[rcpt('user%d@example.net' % n) for n in range(2)],       # outside: up to the limit,
+        rcpt('user2@example.net', client='2001:db8::7'),           # from IPv4 and IPv6
         rcpt('user3@example.org'),                                 # one more: blocked
         rcpt('ductm@' + DOMAIN),                                   # blocked for every recipient
         {'request': 'smtpd_access_policy', 'protocol_state': 'RCPT', 'recipient': 'x@example.net'},  # no login
@@ -118,11 +119,11 @@ def test_sendlimit_blocks_an_account_over_the_limit_and_alerts_once(mailbox_db, 
     assert answers == ['action=DUNNO'] * 4 + ['action=REJECT 5.7.1 blocked (test)'] * 2 + ['action=DUNNO']
     with conn.cursor() as cur:
         cur.execute('SELECT account, recipients, client_addresses FROM sendlimit_blocks WHERE released_at IS NULL')
-        assert cur.fetchall() == [('longnv@' + DOMAIN, 4, ['192.0.2.7'])]
+        assert cur.fetchall() == [('longnv@' + DOMAIN, 4, ['192.0.2.7', '2001:db8::7'])]
     alerts = wait_for(received, 1)
     assert len(alerts) == 1 and received[0]['from'] == '' and received[0]['to'] == [ADMIN]
     assert 'longnv@' + DOMAIN in alerts[0]['Subject'] and alerts[0]['Auto-Submitted'] == 'auto-generated'
-    assert 'limit 3' in alerts[0].get_payload()
+    assert 'limit 3' in alerts[0].get_payload() and '2001:db8::7' in alerts[0].get_payload()
     # Released, it counts again from the release.
     with conn.cursor() as cur:
         cur.execute("UPDATE sendlimit_blocks SET released_at = now(), released_by = 'test'")
