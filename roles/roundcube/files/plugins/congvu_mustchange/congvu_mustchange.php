@@ -39,7 +39,10 @@ class congvu_mustchange extends rcube_plugin
 
     public function startup($args)
     {
-        if (empty($_SESSION['user_id']) || empty($_SESSION['congvu_must_change'])) {
+        // The second factor's gate (congvu_twofactor) comes first: no password
+        // page for whoever has only the password.
+        if (empty($_SESSION['user_id']) || empty($_SESSION['congvu_must_change'])
+            || !empty($_SESSION['congvu_twofactor_gate'])) {
             return $args;
         }
         $rcmail = rcmail::get_instance();
