@@ -186,7 +186,6 @@ class Service:
                     return {'ok': False, 'errors': [WRONG_CODE]}
                 codes = otp.recovery_codes()
                 cur.execute('UPDATE twofactor SET confirmed_at = now() WHERE mailbox_id = %s', (row[0],))
-                cur.execute('DELETE FROM recovery_codes WHERE mailbox_id = %s', (row[0],))
                 cur.executemany('INSERT INTO recovery_codes (mailbox_id, code_hash) VALUES (%s, %s)',
                                 [(row[0], otp.recovery_hash(c)) for c in codes])
             return {'ok': True, 'recovery_codes': codes}

@@ -8,7 +8,8 @@
  * else; an account whose role requires the second factor (regulation_twofactor)
  * and has not enrolled is kept on the enrolment page. On every request while
  * the gate stands, every task but the gate's own page (and logout) is sent
- * there, the way congvu_mustchange does (which waits for this gate first).
+ * there, the way congvu_mustchange does: the code comes before its password
+ * page, the enrolment after it.
  * The settings page "Xác thực hai yếu tố / Two-factor login" enrols, and makes,
  * lists and revokes app passwords for mail clients.
  *
@@ -52,7 +53,9 @@ class congvu_twofactor extends rcube_plugin
             $gate = 'code';  // the service does not answer: the gate stays closed
         }
         $_SESSION['congvu_twofactor_gate'] = $gate;
-        if ($gate !== null) {
+        // A password to change first (congvu_mustchange, which ran before):
+        // the enrolment waits for it; the code never does.
+        if ($gate === 'code' || ($gate === 'enrol' && empty($_SESSION['congvu_must_change']))) {
             $args['_task'] = 'settings';
             $args['_action'] = self::$gates[$gate][0];
         }
@@ -65,8 +68,13 @@ class congvu_twofactor extends rcube_plugin
         if (empty($_SESSION['user_id']) || $gate === null) {
             return $args;
         }
+        $allowed = self::$gates[$gate];
+        if ($gate === 'enrol' && !empty($_SESSION['congvu_must_change'])) {
+            // congvu_mustchange keeps the account on the password page first.
+            $allowed = array_merge($allowed, ['plugin.password', 'plugin.password-save']);
+        }
         if ($args['task'] === 'logout' || $args['task'] === 'login'
-            || ($args['task'] === 'settings' && in_array($args['action'], self::$gates[$gate], true))) {
+            || ($args['task'] === 'settings' && in_array($args['action'], $allowed, true))) {
             return $args;
         }
         rcmail::get_instance()->output->redirect(['_task' => 'settings', '_action' => self::$gates[$gate][0]]);
