@@ -349,6 +349,30 @@ class ManageSieve:
         self.command(b'SETACTIVE "%s"' % name.encode())
 
 
+def navigate(step, attempts=5, errors=('ERR_NETWORK_CHANGED',)):
+    """Run a browser step that loads a page (page.goto, page.reload, a click
+    that navigates) and return what it returns, again when Chromium reports
+    net::ERR_NETWORK_CHANGED: it does when another test network is created on
+    the machine meanwhile (other scenarios side by side; seen in CI). Any other
+    error is raised at once."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except Exception as exc:  # noqa: BLE001  (playwright's Error; only these messages are retried)
+            if not any(error in str(exc) for error in errors) or attempt == attempts - 1:
+                raise
+            time.sleep(1 + attempt)
+    return None
+
+
+def goto(page, url):
+    """page.goto(url), again on net::ERR_NETWORK_CHANGED (navigate), and on
+    net::ERR_ABORTED: a navigation the page started itself (Roundcube goes back
+    to the message list after sending) cancels one asked for at that moment;
+    a GET is safe to ask again."""
+    return navigate(lambda: page.goto(url), errors=('ERR_NETWORK_CHANGED', 'ERR_ABORTED'))
+
+
 @contextlib.contextmanager
 def chromium(server, name):
     """Debian's Chromium, headless, driven by Playwright, reaching https://<MAIL_HOST>/

@@ -186,7 +186,15 @@ def from_database(config, now):
                     "  FROM sendlimit_blocks WHERE released_at IS NULL ORDER BY 1")
         locked = [{'address': a, 'since': s.astimezone().isoformat(timespec='minutes'), 'recipients': n,
                    'from': ips} for a, s, n, ips in cur.fetchall()]
-    return {'expiring': expiring, 'suspended': suspended, 'locked': locked}
+        # The second factor (docs/two-factor.md): who has enrolled, who has not
+        # (and whether the policy of the role requires it), live app passwords.
+        cur.execute("SELECT m.address, m.role, congvu_twofactor_policy(m.role), t.confirmed_at IS NOT NULL,"
+                    "       (SELECT count(*) FROM app_passwords a WHERE a.mailbox_id = m.id AND a.revoked_at IS NULL)"
+                    "  FROM mailboxes m LEFT JOIN twofactor t ON t.mailbox_id = m.id"
+                    " WHERE m.state = 'active' AND m.kind = 'person' ORDER BY 1")
+        twofactor = [{'address': a, 'role': r, 'policy': p, 'enrolled': bool(e) and p != 'off', 'app_passwords': n}
+                     for a, r, p, e, n in cur.fetchall()]
+    return {'expiring': expiring, 'suspended': suspended, 'locked': locked, 'twofactor': twofactor}
 
 
 def build(config, now=None):
@@ -222,6 +230,16 @@ def as_text(report):
     lines += section('Người gửi nhiều nhất / Top senders:',
                      ['%s: %d thư / messages, %d người nhận / recipients' % (s['login'], s['messages'], s['recipients'])
                       for s in r['senders']])
+    twofactor = r.get('twofactor', [])
+    enrolled = [t for t in twofactor if t['enrolled']]
+    lines += section('Xác thực hai yếu tố / Two-factor login: %d/%d đã đăng ký / enrolled'
+                     % (len(enrolled), len(twofactor)),
+                     ['%s (%s, %s): %s, %d mật khẩu ứng dụng / app passwords'
+                      % (t['address'], t['role'], t['policy'],
+                         'đã đăng ký / enrolled' if t['enrolled'] else
+                         'CHƯA đăng ký, bắt buộc / NOT enrolled, required' if t['policy'] == 'required'
+                         else 'chưa đăng ký / not enrolled', t['app_passwords'])
+                      for t in twofactor if t['enrolled'] or t['policy'] != 'off' or t['app_passwords']])
     counts = r['rejected']['counts']
     lines += section('Thư bị từ chối / Rejected messages (Điều 4.5, 4.6):',
                      ['%s: %d' % (reason, n) for reason, n in counts.items()]

@@ -74,6 +74,22 @@ def test_archive_is_in_the_repository_and_holds_the_mail(host, backup):
             'var/backups/congvu-mail/redis.rdb'} <= set(dumps.stdout.split()), dumps.stdout
 
 
+def test_archive_holds_the_second_factors_key_apart_from_the_dump(host, backup):
+    # The key the TOTP secrets are sealed with (docs/two-factor.md) is a file
+    # of its own in the archive, the same bytes as on the host, so a restore
+    # opens the enrolments the dump holds sealed.
+    key = '/etc/congvu-mail/twofactor.key'
+    original = host.run('sha256sum %s' % key)
+    assert original.rc == 0, original.stderr
+    extracted = host.run('congvu-borg extract --stdout ::%s %s | sha256sum'
+                         % (shlex.quote(backup['archive']), key.lstrip('/')))
+    assert extracted.rc == 0, extracted.stderr
+    assert extracted.stdout.split()[0] == original.stdout.split()[0]
+    dump = host.run('congvu-borg extract --stdout ::%s var/backups/congvu-mail/mail.pgdump | grep -acF %s'
+                    % (shlex.quote(backup['archive']), shlex.quote(host.run('cat %s' % key).stdout.strip())))
+    assert dump.stdout.strip() == '0'
+
+
 def test_repository_is_encrypted_on_the_backup_host(host, backup, name):
     repo = '%s/%s' % (REPOS, name)
     info = host.run('congvu-borg info')

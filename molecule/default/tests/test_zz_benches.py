@@ -28,7 +28,7 @@ BENCHES = {
     'smtp': (['--container', '{host}', '--count', '12', '--sessions', '3', '--timeout', '120'],
              r'ratio full chain / milter off: \d+\.\d+'),
     'logins': (['--container', '{host}', '--count', '32', '--parallel', '8,16', '--timeout', '60'],
-               r'16 parallel: logins \d+\.\d+/s against \d+\.\d+/s'),
+               r'16 parallel: app-password logins \d+\.\d+/s against main-password logins \d+\.\d+/s'),
     'accounts': (['--host', '{host}', '--sizes', '50', '--loop-size', '5', '--timeout', '300'],
                  r'\| 50 \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|'),
     'migrate': (['--container', '{host}', '--mailboxes', '1', '--timeout', '300'],

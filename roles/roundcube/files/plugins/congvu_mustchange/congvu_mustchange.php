@@ -39,7 +39,10 @@ class congvu_mustchange extends rcube_plugin
 
     public function startup($args)
     {
-        if (empty($_SESSION['user_id']) || empty($_SESSION['congvu_must_change'])) {
+        // The second factor's code (congvu_twofactor) comes first: no password
+        // page for whoever has only the password. Its enrolment comes after.
+        if (empty($_SESSION['user_id']) || empty($_SESSION['congvu_must_change'])
+            || ($_SESSION['congvu_twofactor_gate'] ?? null) === 'code') {
             return $args;
         }
         $rcmail = rcmail::get_instance();
