@@ -21,11 +21,13 @@ import dkim
 import dns.resolver
 import pytest
 
+from congvu_mail import twofactor
 from mailtest import PROJECT, Server, new_message, password_service, psql, run_playbook, scenario_vars
 
 DOMAIN = 'bacgiang.gov.vn'
-LONG, TUYET, DUC = 'BG0001', 'BG0003', 'BG0004'
-ADDRESSES = {LONG: 'longnv@' + DOMAIN, TUYET: 'tuyetdta@' + DOMAIN, DUC: 'ductm@' + DOMAIN}
+LONG, TUYET, DUC, HOA = 'BG0001', 'BG0003', 'BG0004', 'BG0005'
+ADDRESSES = {LONG: 'longnv@' + DOMAIN, TUYET: 'tuyetdta@' + DOMAIN, DUC: 'ductm@' + DOMAIN,
+             HOA: 'hoalt@' + DOMAIN}
 DNS_IP = scenario_vars()['internet_dns_ip']
 KEYWORD = 'DangXuLy'
 DKIM_KEY = '/var/lib/rspamd/dkim/%s.congvu1.key' % DOMAIN
@@ -174,6 +176,19 @@ def story(host, server, lab):
     reply = password_service(host, {'action': 'change', 'user': ADDRESSES[DUC], 'current': duc_old,
                                     'new': duc_new})
     assert reply['ok'], reply
+    # Hoa enrols a second factor (docs/two-factor.md), the way the webmail
+    # does it, and makes an app password for her mail client.
+    hoa = ADDRESSES[HOA]
+    started = password_service(host, {'action': 'twofactor-enrol-start', 'user': hoa})
+    assert started['ok'], {k: v for k, v in started.items() if k not in ('secret', 'uri', 'qr_svg')}
+    hoa_key = twofactor.secret_from_text(started['secret'])
+    confirmed = password_service(host, {'action': 'twofactor-enrol-confirm', 'user': hoa,
+                                        'code': twofactor.totp(hoa_key), 'client': '127.0.0.1'})
+    assert confirmed['ok'] and len(confirmed['recovery_codes']) == 10, confirmed.get('errors')
+    app = password_service(host, {'action': 'app-password-create', 'user': hoa, 'name': 'Thunderbird'})
+    assert app['ok'], app.get('errors')
+    twofactor_before = {'key': hoa_key, 'recovery': confirmed['recovery_codes'][0],
+                        'app_password': app['password'], 'main_password': password(lab, HOA)}
     secrets = {LONG: password(lab, LONG), TUYET: tuyet_pw, DUC: duc_new}
     before = {pid: mailbox_state(server, ADDRESSES[pid], secrets[pid]) for pid in secrets}
     addresses_before = psql(host, 'SELECT id, address, account_id FROM mailboxes ORDER BY id')
@@ -208,7 +223,8 @@ def story(host, server, lab):
     return {'server': fresh, 'before': before, 'secrets': secrets, 'duc_old': duc_old,
             'signed_before': signed_before, 'key_before': key_before, 'rebuild': rebuild,
             'addresses_before': addresses_before, 'aliases_before': aliases_before,
-            'project': project, 'via_alias': via_alias, 'log_mode': log_mode}
+            'project': project, 'via_alias': via_alias, 'log_mode': log_mode,
+            'twofactor': twofactor_before}
 
 
 def test_rebuild_prints_how_long_each_step_took(story):
@@ -255,6 +271,24 @@ def test_the_changed_password_works_and_the_old_one_does_not(story):
     server.submission(ADDRESSES[DUC], story['secrets'][DUC]).quit()
     with pytest.raises(imaplib.IMAP4.error):
         server.imap(ADDRESSES[DUC], story['duc_old'])
+
+
+def test_an_enrolled_account_still_logs_in_with_its_codes(story, host):
+    """Hoa's second factor survives the rebuild: a code of her authenticator
+    app and one of her recovery codes are accepted (the sealed secret opens
+    with the restored key), her app password works over IMAP, and her main
+    password is still refused there."""
+    before, hoa = story['twofactor'], ADDRESSES[HOA]
+    # A code of a later time step than the one enrolment used (never twice).
+    code = password_service(host, {'action': 'twofactor-verify', 'user': hoa,
+                                   'code': twofactor.totp(before['key']), 'client': '127.0.0.1'})
+    assert code['ok'] and not code['recovery'], code.get('errors')
+    recovery = password_service(host, {'action': 'twofactor-verify', 'user': hoa,
+                                       'code': before['recovery'], 'client': '127.0.0.1'})
+    assert recovery['ok'] and recovery['recovery'], recovery.get('errors')
+    story['server'].imap(hoa, before['app_password']).logout()
+    with pytest.raises(imaplib.IMAP4.error, match='app password'):
+        story['server'].imap(hoa, before['main_password'])
 
 
 def test_the_dkim_key_is_unchanged_and_new_mail_verifies(story, host, lab):
